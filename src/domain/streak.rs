@@ -1,0 +1,276 @@
+//! Streaks: runs of consecutive calendar days on which a user logged a mood.
+//!
+//! Everything here is derived from the set of counted days alone, so the
+//! order in which entries were posted, back-filled or deleted never matters.
+//! Day arithmetic is on civil dates: months, leap days and daylight-saving
+//! changes need no special case.
+
+use jiff::civil::Date;
+
+/// A maximal run of consecutive counted days, `start..=end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    start: Date,
+    end: Date,
+}
+
+impl Run {
+    fn len(self) -> u32 {
+        days_between(self.start, self.end) + 1
+    }
+}
+
+/// Whole days from `from` to `to` (`to >= from`).
+fn days_between(from: Date, to: Date) -> u32 {
+    let days = from.duration_until(to).as_secs() / 86_400;
+    u32::try_from(days).expect("runs are built in ascending order")
+}
+
+/// The streak figures of one user, computed from the days they logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Streaks {
+    /// Ascending, non-overlapping and non-adjacent.
+    runs: Vec<Run>,
+}
+
+impl Streaks {
+    /// Builds the runs from counted days given in any order, duplicates allowed.
+    pub fn from_days(days: impl IntoIterator<Item = Date>) -> Self {
+        let mut days: Vec<Date> = days.into_iter().collect();
+        days.sort_unstable();
+        days.dedup();
+        let mut runs: Vec<Run> = Vec::new();
+        for day in days {
+            match runs.last_mut() {
+                Some(run) if days_between(run.end, day) == 1 => run.end = day,
+                _ => runs.push(Run {
+                    start: day,
+                    end: day,
+                }),
+            }
+        }
+        Self { runs }
+    }
+
+    /// The run containing `day`, if `day` is counted.
+    fn run_containing(&self, day: Date) -> Option<Run> {
+        let after = self.runs.partition_point(|run| run.start <= day);
+        let run = *self.runs.get(after.checked_sub(1)?)?;
+        (day <= run.end).then_some(run)
+    }
+
+    /// The number of consecutive counted days ending on `day` (0 if `day`
+    /// itself is not counted). This is an entry's `streak`.
+    pub fn streak_on(&self, day: Date) -> u32 {
+        self.run_containing(day)
+            .map_or(0, |run| days_between(run.start, day) + 1)
+    }
+
+    /// Whether the user logged anything on `day`.
+    pub fn is_counted(&self, day: Date) -> bool {
+        self.run_containing(day).is_some()
+    }
+
+    /// The streak still alive on `today`: the streak of the latest counted
+    /// day if that day is `today` (or later), or yesterday; otherwise 0.
+    pub fn current(&self, today: Date) -> u32 {
+        let Some(last) = self.runs.last() else {
+            return 0;
+        };
+        let alive = match today.yesterday() {
+            Ok(yesterday) => last.end >= yesterday,
+            Err(_) => true,
+        };
+        if alive { last.len() } else { 0 }
+    }
+
+    /// The longest run of consecutive counted days ever.
+    pub fn longest(&self) -> u32 {
+        self.runs.iter().map(|run| run.len()).max().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+    use proptest::prelude::*;
+
+    fn streaks(days: &[Date]) -> Streaks {
+        Streaks::from_days(days.iter().copied())
+    }
+
+    #[test]
+    fn api_example_mar_1_2_3_and_5() {
+        let s = streaks(&[
+            date(2026, 3, 1),
+            date(2026, 3, 2),
+            date(2026, 3, 3),
+            date(2026, 3, 5),
+        ]);
+        assert_eq!(s.streak_on(date(2026, 3, 1)), 1);
+        assert_eq!(s.streak_on(date(2026, 3, 2)), 2);
+        assert_eq!(s.streak_on(date(2026, 3, 3)), 3);
+        assert_eq!(s.streak_on(date(2026, 3, 4)), 0);
+        assert_eq!(s.streak_on(date(2026, 3, 5)), 1);
+        assert_eq!(s.longest(), 3);
+    }
+
+    #[test]
+    fn several_entries_on_one_day_count_once() {
+        let s = streaks(&[
+            date(2026, 3, 2),
+            date(2026, 3, 3),
+            date(2026, 3, 3),
+            date(2026, 3, 3),
+        ]);
+        assert_eq!(s.streak_on(date(2026, 3, 3)), 2);
+        assert_eq!(s.longest(), 2);
+        assert_eq!(s.current(date(2026, 3, 3)), 2);
+    }
+
+    #[test]
+    fn posting_order_never_matters() {
+        let ordered = streaks(&[date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3)]);
+        let shuffled = streaks(&[date(2026, 1, 3), date(2026, 1, 1), date(2026, 1, 2)]);
+        assert_eq!(ordered, shuffled);
+        assert_eq!(shuffled.streak_on(date(2026, 1, 3)), 3);
+    }
+
+    #[test]
+    fn back_filling_a_missed_day_joins_two_runs() {
+        let mut days = vec![date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 4)];
+        assert_eq!(streaks(&days).streak_on(date(2026, 3, 4)), 1);
+        days.push(date(2026, 3, 3));
+        let s = streaks(&days);
+        assert_eq!(s.streak_on(date(2026, 3, 4)), 4);
+        assert_eq!(s.longest(), 4);
+    }
+
+    #[test]
+    fn deleting_a_day_splits_a_run() {
+        let mut days = vec![
+            date(2026, 3, 1),
+            date(2026, 3, 2),
+            date(2026, 3, 3),
+            date(2026, 3, 4),
+        ];
+        days.retain(|d| *d != date(2026, 3, 2));
+        let s = streaks(&days);
+        assert_eq!(s.streak_on(date(2026, 3, 1)), 1);
+        assert_eq!(s.streak_on(date(2026, 3, 4)), 2);
+        assert_eq!(s.longest(), 2);
+    }
+
+    #[test]
+    fn runs_cross_month_and_year_ends() {
+        let s = streaks(&[
+            date(2025, 12, 30),
+            date(2025, 12, 31),
+            date(2026, 1, 1),
+            date(2026, 1, 31),
+            date(2026, 2, 1),
+            date(2026, 4, 30),
+            date(2026, 5, 1),
+        ]);
+        assert_eq!(s.streak_on(date(2026, 1, 1)), 3);
+        assert_eq!(s.streak_on(date(2026, 2, 1)), 2);
+        assert_eq!(s.streak_on(date(2026, 5, 1)), 2);
+    }
+
+    #[test]
+    fn leap_days_are_ordinary_days() {
+        let leap = streaks(&[date(2024, 2, 28), date(2024, 2, 29), date(2024, 3, 1)]);
+        assert_eq!(leap.streak_on(date(2024, 3, 1)), 3);
+        // 2025 has no Feb 29: Feb 28 and Mar 1 are consecutive.
+        let common = streaks(&[date(2025, 2, 28), date(2025, 3, 1)]);
+        assert_eq!(common.streak_on(date(2025, 3, 1)), 2);
+        // ...but in 2024 they are not.
+        let gap = streaks(&[date(2024, 2, 28), date(2024, 3, 1)]);
+        assert_eq!(gap.streak_on(date(2024, 3, 1)), 1);
+    }
+
+    #[test]
+    fn daylight_saving_weeks_are_seven_days() {
+        // US spring-forward (Mar 8 2026) and EU fall-back (Oct 25 2026) weeks.
+        for first in [date(2026, 3, 5), date(2026, 10, 22)] {
+            let days: Vec<Date> = first.series(jiff::ToSpan::days(1)).take(7).collect();
+            let s = streaks(&days);
+            assert_eq!(s.streak_on(days[6]), 7);
+            assert_eq!(s.current(days[6]), 7);
+        }
+    }
+
+    #[test]
+    fn yesterday_keeps_the_streak_alive() {
+        let s = streaks(&[date(2026, 3, 1), date(2026, 3, 2)]);
+        assert_eq!(s.current(date(2026, 3, 2)), 2, "logged today");
+        assert_eq!(s.current(date(2026, 3, 3)), 2, "logged yesterday");
+        assert!(!s.is_counted(date(2026, 3, 3)));
+        assert!(s.is_counted(date(2026, 3, 2)));
+    }
+
+    #[test]
+    fn a_stale_run_gives_zero() {
+        let s = streaks(&[date(2026, 3, 1), date(2026, 3, 2)]);
+        assert_eq!(s.current(date(2026, 3, 4)), 0);
+        assert_eq!(s.longest(), 2);
+        assert_eq!(Streaks::default().current(date(2026, 3, 4)), 0);
+        assert_eq!(Streaks::default().longest(), 0);
+    }
+
+    #[test]
+    fn a_day_later_than_today_counts_as_current() {
+        // An entry made in a zone ahead of the profile's can be on "tomorrow".
+        let s = streaks(&[date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)]);
+        assert_eq!(s.current(date(2026, 3, 2)), 3);
+    }
+
+    /// The streak of `day` by definition: count back while days are counted.
+    fn brute_force_streak(days: &[Date], day: Date) -> u32 {
+        let mut count = 0;
+        let mut d = day;
+        while days.contains(&d) {
+            count += 1;
+            d = d.yesterday().unwrap();
+        }
+        count
+    }
+
+    fn any_date() -> impl Strategy<Value = Date> {
+        // Around two leap years and a year end, densely enough to form runs.
+        (0i64..120).prop_map(|n| date(2023, 12, 1) + jiff::ToSpan::days(n))
+    }
+
+    proptest! {
+        #[test]
+        fn matches_brute_force(
+            days in proptest::collection::vec(any_date(), 0..80),
+            probe in any_date(),
+            today in any_date(),
+        ) {
+            let s = streaks(&days);
+            prop_assert_eq!(s.streak_on(probe), brute_force_streak(&days, probe));
+            prop_assert_eq!(s.is_counted(probe), days.contains(&probe));
+
+            let longest = days.iter().map(|d| brute_force_streak(&days, *d)).max().unwrap_or(0);
+            prop_assert_eq!(s.longest(), longest);
+
+            let latest = days.iter().max().copied();
+            let current = match latest {
+                Some(l) if l >= today.yesterday().unwrap() => brute_force_streak(&days, l),
+                _ => 0,
+            };
+            prop_assert_eq!(s.current(today), current);
+        }
+
+        #[test]
+        fn streaks_do_not_depend_on_order(
+            mut days in proptest::collection::vec(any_date(), 0..60),
+        ) {
+            let forward = streaks(&days);
+            days.reverse();
+            prop_assert_eq!(forward, streaks(&days));
+        }
+    }
+}

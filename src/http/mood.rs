@@ -1,0 +1,445 @@
+//! Mood entries and streaks.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{AppError, AppResult, Problem};
+use super::json::{Fields, JsonBody, integer, owned_string, string, string_array};
+use super::users::UserView;
+use crate::app::{AppState, IDEMPOTENCY_WINDOW};
+use crate::auth::Authenticated;
+use crate::domain::{
+    Entry, EntryId, IdempotencyKey, Invalid, NewEntry, Note, Rating, Streaks, Tags, Tz, User,
+    check_recorded_at, local_date,
+};
+use crate::store::{Created, Cursor, Idempotency, Insert, Page};
+
+/// A mood entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    /// Opaque identifier.
+    pub id: String,
+    /// 1 (worst) to 10 (best).
+    #[schema(minimum = 1, maximum = 10)]
+    pub rating: u8,
+    pub note: Option<String>,
+    pub tags: Vec<String>,
+    /// When the mood was felt, in UTC.
+    #[schema(format = DateTime)]
+    pub recorded_at: String,
+    /// The IANA zone where the mood was felt.
+    pub timezone: String,
+    /// The date of `recorded_at` in `timezone`, fixed when the entry was written.
+    #[schema(format = Date)]
+    pub local_date: String,
+    /// Consecutive logged days ending on `local_date`.
+    pub streak: u32,
+}
+
+impl EntryView {
+    fn new(entry: Entry, streak: u32) -> Self {
+        Self {
+            id: entry.id.to_string(),
+            rating: entry.rating,
+            note: entry.note,
+            tags: entry.tags,
+            recorded_at: entry.recorded_at.to_string(),
+            timezone: entry.timezone,
+            local_date: entry.local_date.to_string(),
+            streak,
+        }
+    }
+
+    fn with_streaks(entry: Entry, streaks: &Streaks) -> Self {
+        let streak = streaks.streak_on(entry.local_date);
+        Self::new(entry, streak)
+    }
+}
+
+/// The entry just written, with the user's current streak.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedView {
+    #[serde(flatten)]
+    pub entry: EntryView,
+    /// The user's current streak after this entry.
+    pub current_streak: u32,
+}
+
+/// The caller's entries and streaks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MoodListView {
+    /// Consecutive logged days ending today or yesterday (0 if neither is logged).
+    pub current_streak: u32,
+    /// The longest run of consecutive logged days ever.
+    pub longest_streak: u32,
+    /// Whether today has an entry.
+    pub logged_today: bool,
+    /// Today's date in the profile's time zone.
+    #[schema(format = Date)]
+    pub today: String,
+    /// The profile's time zone.
+    pub timezone: String,
+    /// Newest first (by `recorded_at`, then `id`).
+    pub entries: Vec<EntryView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[allow(dead_code)] // Documents the request body in the OpenAPI.
+mod bodies {
+    use utoipa::ToSchema;
+
+    #[derive(ToSchema)]
+    pub struct NewMood {
+        /// 1 (worst) to 10 (best); an integer (`5.0` and `"5"` are refused).
+        #[schema(minimum = 1, maximum = 10)]
+        pub rating: i64,
+        /// At most 2000 characters.
+        #[schema(max_length = 2000)]
+        pub note: Option<String>,
+        /// At most 10 tags of 1–32 characters each.
+        #[schema(max_items = 10)]
+        pub tags: Option<Vec<String>>,
+        /// RFC 3339; default now. Not before 1970, not more than 5 minutes ahead.
+        #[schema(format = DateTime)]
+        pub recorded_at: Option<String>,
+        /// IANA time zone name; default the profile's.
+        pub timezone: Option<String>,
+    }
+}
+pub use bodies::NewMood;
+
+/// Today in the profile's time zone.
+fn today(user: &User, now: Timestamp) -> Date {
+    local_date(now, &user.timezone)
+}
+
+/// Log a mood.
+///
+/// With an `Idempotency-Key`, a retry of the same request within 24 hours
+/// answers the first response again (with `Idempotent-Replayed: true`) and
+/// stores nothing new; the same key with a different body is refused (422).
+#[utoipa::path(post, path = "/mood", tag = "mood", request_body = NewMood,
+    security(("bearer" = []), ("cookie" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 characters, unique per request")),
+    responses(
+        (status = 201, description = "Stored", body = CreatedView,
+            headers(("Location" = String, description = "The new entry's URL"))),
+        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Cross-site cookie request", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or a reused idempotency key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> AppResult<Response> {
+    let now = state.clock.now();
+    let mut f = Fields::of(&body)?;
+    let rating = f.required("rating", |v| {
+        integer(v)
+            .map_err(|_| Invalid::new("must be an integer from 1 to 10"))
+            .and_then(Rating::new)
+    });
+    let note = f.optional("note", |v| owned_string(v).and_then(Note::parse));
+    let tags = f.optional("tags", |v| string_array(v).and_then(Tags::parse));
+    let recorded_at = f.optional("recorded_at", |v| {
+        let text = string(v)?;
+        let at = text
+            .parse::<Timestamp>()
+            .map_err(|_| Invalid::new("must be an RFC 3339 time with an offset, e.g. 2026-03-01T21:30:00+01:00"))?;
+        check_recorded_at(at, now)
+    });
+    let timezone = f.optional("timezone", |v| string(v).and_then(Tz::parse));
+    let key = match headers.get("idempotency-key") {
+        None => Some(None),
+        Some(value) => {
+            let parsed = value
+                .to_str()
+                .map_err(|_| Invalid::new("must be visible ASCII"))
+                .and_then(IdempotencyKey::parse);
+            f.record("Idempotency-Key", parsed).map(Some)
+        }
+    };
+    let (Some(rating), Some(note), Some(tags), Some(recorded_at), Some(timezone), Some(key), true) =
+        (rating, note, tags, recorded_at, timezone, key, f.is_clean())
+    else {
+        return Err(f.into_error());
+    };
+
+    let entry = NewEntry {
+        rating,
+        note,
+        tags: tags.unwrap_or_default(),
+        recorded_at: recorded_at.unwrap_or(now),
+        timezone: timezone.unwrap_or_else(|| auth.user.timezone.clone()),
+    };
+    let idempotency = key.map(|key| Idempotency {
+        key,
+        // serde_json's maps are ordered, so equal JSON values serialise equally.
+        fingerprint: Sha256::digest(body.to_string().as_bytes()).into(),
+        not_before: now - IDEMPOTENCY_WINDOW,
+    });
+    let outcome = state
+        .store
+        .insert_entry(auth.user.id, entry, idempotency, today(&auth.user, now), now)
+        .await?;
+    let (created, replayed) = match outcome {
+        Insert::Created(c) => (c, false),
+        Insert::Replayed(c) => (c, true),
+    };
+    let Created {
+        entry,
+        streak,
+        current_streak,
+    } = created;
+    let location = HeaderValue::from_str(&format!("/mood/{}", entry.id)).expect("ASCII");
+    let mut response = (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(CreatedView {
+            entry: EntryView::new(entry, streak),
+            current_streak,
+        }),
+    )
+        .into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1–1000; without it, every entry is returned.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn encode_cursor(c: Cursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{}", c.recorded_at.as_microsecond(), c.id))
+}
+
+fn decode_cursor(text: &str) -> Result<Cursor, Invalid> {
+    let invalid = || Invalid::new("is not a cursor from `next_cursor`");
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
+    let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
+    Ok(Cursor {
+        recorded_at: micros
+            .parse()
+            .ok()
+            .and_then(|m| Timestamp::from_microsecond(m).ok())
+            .ok_or_else(invalid)?,
+        id: id.parse().map_err(|_| invalid())?,
+    })
+}
+
+fn parse_query<T: serde::de::DeserializeOwned>(uri: &Uri) -> AppResult<T> {
+    Query::<T>::try_from_uri(uri)
+        .map(|Query(q)| q)
+        .map_err(|e| AppError::invalid("query", e.body_text()))
+}
+
+/// The caller's entries, newest first, with streaks.
+///
+/// Returns every entry unless `limit` is given; the streak figures always
+/// cover all entries.
+#[utoipa::path(get, path = "/mood", tag = "mood", params(ListQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Entries and streaks", body = MoodListView),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(State(state): State<AppState>, auth: Authenticated, uri: Uri) -> AppResult<Json<MoodListView>> {
+    let query: ListQuery = parse_query(&uri)?;
+    let mut errors = Vec::new();
+    let limit = query.limit.as_deref().map(|l| {
+        l.parse::<u32>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| errors.push(super::error::FieldError::new("limit", "must be an integer from 1 to 1000")))
+    });
+    let cursor = query.cursor.as_deref().map(|c| {
+        decode_cursor(c).map_err(|e| errors.push(super::error::FieldError::new("cursor", e.0)))
+    });
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let page = Page {
+        limit: limit.and_then(Result::ok),
+        cursor: cursor.and_then(Result::ok),
+    };
+    let page = state.store.mood_page(auth.user.id, page).await?;
+    let streaks = Streaks::from_days(page.days);
+    let today = today(&auth.user, state.clock.now());
+    Ok(Json(MoodListView {
+        current_streak: streaks.current(today),
+        longest_streak: streaks.longest(),
+        logged_today: streaks.is_counted(today),
+        today: today.to_string(),
+        timezone: auth.user.timezone.name().to_string(),
+        entries: page
+            .entries
+            .into_iter()
+            .map(|e| EntryView::with_streaks(e, &streaks))
+            .collect(),
+        next_cursor: page.next.map(encode_cursor),
+    }))
+}
+
+const NOT_FOUND: AppError = AppError::NotFound("No such entry.");
+
+/// One entry.
+#[utoipa::path(get, path = "/mood/{id}", tag = "mood",
+    params(("id" = String, Path, description = "The entry's id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The entry", body = EntryView),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry (or another user's)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> AppResult<Json<EntryView>> {
+    let id: EntryId = id.parse().map_err(|_| NOT_FOUND)?;
+    let (entry, days) = state.store.entry(auth.user.id, id).await?.ok_or(NOT_FOUND)?;
+    Ok(Json(EntryView::with_streaks(entry, &Streaks::from_days(days))))
+}
+
+/// Delete an entry; streaks are recomputed without it.
+#[utoipa::path(delete, path = "/mood/{id}", tag = "mood",
+    params(("id" = String, Path, description = "The entry's id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Cross-site cookie request", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry (or another user's)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> AppResult<StatusCode> {
+    let id: EntryId = id.parse().map_err(|_| NOT_FOUND)?;
+    if state.store.delete_entry(auth.user.id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(NOT_FOUND)
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// All of the caller's data as a JSON export.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportView {
+    #[schema(format = DateTime)]
+    pub exported_at: String,
+    pub user: UserView,
+    pub current_streak: u32,
+    pub longest_streak: u32,
+    /// Newest first.
+    pub entries: Vec<EntryView>,
+}
+
+/// Download every entry with its streak, as JSON or CSV.
+///
+/// The CSV has a header row (`id,recorded_at,local_date,timezone,rating,note,tags,streak`),
+/// RFC 4180 quoting, and tags as a JSON array.
+#[utoipa::path(get, path = "/mood/export", tag = "mood", params(ExportQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The download",
+            content(
+                (ExportView = "application/json"),
+                (String = "text/csv"),
+            ),
+            headers(("Content-Disposition" = String, description = "attachment; filename=..."))),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown format", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn export(State(state): State<AppState>, auth: Authenticated, uri: Uri) -> AppResult<Response> {
+    let query: ExportQuery = parse_query(&uri)?;
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(AppError::invalid("format", "must be `json` or `csv`")),
+    };
+    let page = state.store.mood_page(auth.user.id, Page::default()).await?;
+    let streaks = Streaks::from_days(page.days);
+    let now = state.clock.now();
+    let entries: Vec<EntryView> = page
+        .entries
+        .into_iter()
+        .map(|e| EntryView::with_streaks(e, &streaks))
+        .collect();
+    let stem = format!("moodlog-{}-{}", auth.user.username.as_str(), today(&auth.user, now));
+    let (content_type, extension, body) = if csv {
+        ("text/csv; charset=utf-8", "csv", to_csv(&entries)?)
+    } else {
+        let export = ExportView {
+            exported_at: now.to_string(),
+            user: UserView::from(&auth.user),
+            current_streak: streaks.current(today(&auth.user, now)),
+            longest_streak: streaks.longest(),
+            entries,
+        };
+        let body = serde_json::to_vec_pretty(&export).map_err(anyhow::Error::from)?;
+        ("application/json", "json", body)
+    };
+    let disposition = format!("attachment; filename=\"{stem}.{extension}\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).expect("usernames are ASCII"),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn to_csv(entries: &[EntryView]) -> AppResult<Vec<u8>> {
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    out.write_record(["id", "recorded_at", "local_date", "timezone", "rating", "note", "tags", "streak"])
+        .map_err(anyhow::Error::from)?;
+    for e in entries {
+        let tags = serde_json::to_string(&e.tags).map_err(anyhow::Error::from)?;
+        out.write_record([
+            e.id.as_str(),
+            &e.recorded_at,
+            &e.local_date,
+            &e.timezone,
+            &e.rating.to_string(),
+            e.note.as_deref().unwrap_or(""),
+            &tags,
+            &e.streak.to_string(),
+        ])
+        .map_err(anyhow::Error::from)?;
+    }
+    out.into_inner().map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))
+}

@@ -1,0 +1,386 @@
+//! Accounts and sessions: sign-up, login, logout and the caller's profile.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::{AppError, AppResult, Problem};
+use super::json::{Fields, JsonBody, owned_string, string};
+use crate::app::AppState;
+use crate::auth::{Authenticated, SESSION_COOKIE, Throttled, Token};
+use crate::domain::{NewPassword, Password, Tz, User, Username};
+use crate::store::NewSession;
+
+/// An account's profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// Opaque identifier.
+    pub id: String,
+    pub username: String,
+    /// IANA time zone name; "today" and streaks follow it.
+    pub timezone: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.0.to_string(),
+            username: user.username.as_str().to_string(),
+            timezone: user.timezone.name().to_string(),
+            created_at: user.created_at.to_string(),
+        }
+    }
+}
+
+/// A new session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginView {
+    /// Send as `Authorization: Bearer TOKEN`.
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// When the session ends at the latest (it also ends after 7 days unused).
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+#[allow(dead_code)] // Documents the request bodies in the OpenAPI.
+mod bodies {
+    use utoipa::ToSchema;
+
+    #[derive(ToSchema)]
+    pub struct SignUp {
+        /// 3–32 of `a-z 0-9 _ . -`; ASCII letters are folded to lower case.
+        #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]{3,32}$")]
+        pub username: String,
+        /// 8–256 characters; common and guessable passwords are refused.
+        #[schema(min_length = 8, max_length = 256)]
+        pub password: String,
+        /// IANA time zone name; default `UTC`.
+        pub timezone: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct Login {
+        pub username: String,
+        pub password: String,
+    }
+
+    #[derive(ToSchema)]
+    pub struct UpdateProfile {
+        /// IANA time zone name; omit or `null` to keep the current one.
+        pub timezone: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct ChangePassword {
+        pub current_password: String,
+        /// 8–256 characters; common and guessable passwords are refused.
+        #[schema(min_length = 8, max_length = 256)]
+        pub new_password: String,
+    }
+
+    #[derive(ToSchema)]
+    pub struct DeleteAccount {
+        pub password: String,
+    }
+}
+pub use bodies::*;
+
+fn throttled(t: Throttled) -> AppError {
+    AppError::Throttled {
+        retry_after_secs: t.retry_after_secs,
+    }
+}
+
+/// Sign up.
+#[utoipa::path(post, path = "/users", tag = "accounts", request_body = SignUp,
+    responses(
+        (status = 201, description = "Account created", body = UserView),
+        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or a weak password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many sign-ups from this address", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn sign_up(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    JsonBody(body): JsonBody,
+) -> AppResult<Response> {
+    let mut f = Fields::of(&body)?;
+    let username = f.required("username", |v| string(v).and_then(Username::parse));
+    let password = f.required("password", owned_string);
+    let timezone = f.optional("timezone", |v| string(v).and_then(Tz::parse));
+    let password = match (&username, password) {
+        (Some(name), Some(p)) => f.record("password", NewPassword::parse(p, name.as_str())),
+        _ => None,
+    };
+    let (Some(username), Some(password), Some(timezone), true) = (username, password, timezone, f.is_clean()) else {
+        return Err(f.into_error());
+    };
+
+    let now = state.clock.now();
+    state.throttle.signup_attempt(client.ip(), now).await?.map_err(throttled)?;
+    let hash = state.hasher.hash(password.into_password()).await?;
+    let user = state
+        .store
+        .create_user(&username, &hash, &timezone.unwrap_or_else(Tz::utc), now)
+        .await?;
+    tracing::info!(user = user.id.0, "account created");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, "/me")],
+        Json(UserView::from(&user)),
+    )
+        .into_response())
+}
+
+/// Log in.
+///
+/// Answers a token and sets an HttpOnly session cookie for the same session.
+/// After 5 consecutive failures for one username from one address within 15
+/// minutes, that pair is refused (429) until 15 minutes after the last failure.
+#[utoipa::path(post, path = "/login", tag = "accounts", request_body = Login,
+    responses(
+        (status = 200, description = "Logged in", body = LoginView,
+            headers(("Set-Cookie" = String, description = "The session cookie"))),
+        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong username or password", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    JsonBody(body): JsonBody,
+) -> AppResult<Response> {
+    let mut f = Fields::of(&body)?;
+    let username = f.required("username", owned_string);
+    let password = f.required("password", owned_string);
+    let (Some(username), Some(password), true) = (username, password, f.is_clean()) else {
+        return Err(f.into_error());
+    };
+    let now = state.clock.now();
+    let client = client.ip();
+    state.throttle.check_login(&username, client, now).await?.map_err(throttled)?;
+
+    // A malformed name cannot exist, but costs the same as an unknown one.
+    let found = match Username::parse(&username) {
+        Ok(name) => state.store.credentials(&name).await?,
+        Err(_) => None,
+    };
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let verified = state.hasher.verify(Password::new(password), hash).await?;
+    let Some(user) = user.filter(|_| verified) else {
+        state.throttle.login_failed(&username, client, now).await?;
+        return Err(AppError::Unauthorized("Wrong username or password."));
+    };
+    state.throttle.login_succeeded(&username, client).await?;
+
+    let token = Token::generate()?;
+    let expires_at = now + state.settings.session_lifetime;
+    state
+        .store
+        .create_session(
+            user.id,
+            NewSession {
+                token_hash: token.hash(),
+                created_at: now,
+                expires_at,
+            },
+        )
+        .await?;
+    tracing::info!(user = user.id.0, "logged in");
+    let cookie = session_cookie(
+        token.expose(),
+        state.settings.session_lifetime.as_secs(),
+        state.settings.secure_cookies(),
+    );
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(LoginView {
+            token: token.expose().to_string(),
+            token_type: "Bearer",
+            expires_at: expires_at.to_string(),
+        }),
+    )
+        .into_response())
+}
+
+fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    ))
+    .expect("cookie is visible ASCII")
+}
+
+fn cleared_cookie(state: &AppState) -> HeaderValue {
+    session_cookie("", 0, state.settings.secure_cookies())
+}
+
+/// Log out: the token and cookie stop working at once.
+#[utoipa::path(post, path = "/logout", tag = "accounts",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Cross-site cookie request", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn logout(State(state): State<AppState>, auth: Authenticated) -> AppResult<Response> {
+    state.store.delete_session(auth.session_id).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, cleared_cookie(&state))],
+    )
+        .into_response())
+}
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/me", tag = "accounts",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The profile", body = UserView),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(auth: Authenticated) -> Json<UserView> {
+    Json(UserView::from(&auth.user))
+}
+
+/// Change the profile's time zone.
+///
+/// Entries keep the local date they were given when written; "today" and
+/// `current_streak` follow the new zone from now on.
+#[utoipa::path(patch, path = "/me", tag = "accounts", request_body = UpdateProfile,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The updated profile", body = UserView),
+        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Cross-site cookie request", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown time zone", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    JsonBody(body): JsonBody,
+) -> AppResult<Json<UserView>> {
+    let mut f = Fields::of(&body)?;
+    let timezone = f.optional("timezone", |v| string(v).and_then(Tz::parse));
+    let (Some(timezone), true) = (timezone, f.is_clean()) else {
+        return Err(f.into_error());
+    };
+    let user = match timezone {
+        None => auth.user,
+        Some(tz) => state
+            .store
+            .set_timezone(auth.user.id, &tz)
+            .await?
+            .ok_or(AppError::Unauthorized("The account no longer exists."))?,
+    };
+    Ok(Json(UserView::from(&user)))
+}
+
+/// Checks the caller's password for a sensitive change. Wrong guesses count
+/// as failed logins, so a stolen session cannot brute-force the password.
+async fn confirm_password(
+    state: &AppState,
+    auth: &Authenticated,
+    client: SocketAddr,
+    password: String,
+) -> AppResult<()> {
+    let username = auth.user.username.as_str();
+    let now = state.clock.now();
+    state.throttle.check_login(username, client.ip(), now).await?.map_err(throttled)?;
+    let hash = state.store.password_hash(auth.user.id).await?;
+    if !state.hasher.verify(Password::new(password), hash).await? {
+        state.throttle.login_failed(username, client.ip(), now).await?;
+        return Err(AppError::Forbidden("The password is wrong."));
+    }
+    Ok(())
+}
+
+/// Change the password; every other session of the account ends.
+#[utoipa::path(post, path = "/me/password", tag = "accounts", request_body = ChangePassword,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Password changed; other sessions ended"),
+        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong current password, or a cross-site cookie request", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields or a weak new password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    auth: Authenticated,
+    JsonBody(body): JsonBody,
+) -> AppResult<StatusCode> {
+    let mut f = Fields::of(&body)?;
+    let current = f.required("current_password", owned_string);
+    let new = f.required("new_password", |v| {
+        owned_string(v).and_then(|p| NewPassword::parse(p, auth.user.username.as_str()))
+    });
+    let (Some(current), Some(new), true) = (current, new, f.is_clean()) else {
+        return Err(f.into_error());
+    };
+    confirm_password(&state, &auth, client, current).await?;
+    let hash = state.hasher.hash(new.into_password()).await?;
+    state.store.set_password(auth.user.id, &hash, auth.session_id).await?;
+    tracing::info!(user = auth.user.id.0, "password changed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete the account with all its entries and sessions.
+#[utoipa::path(delete, path = "/me", tag = "accounts", request_body = DeleteAccount,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Account deleted; the username is free again"),
+        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong password (nothing deleted), or a cross-site cookie request", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_me(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    auth: Authenticated,
+    JsonBody(body): JsonBody,
+) -> AppResult<Response> {
+    let mut f = Fields::of(&body)?;
+    let password = f.required("password", owned_string);
+    let (Some(password), true) = (password, f.is_clean()) else {
+        return Err(f.into_error());
+    };
+    confirm_password(&state, &auth, client, password).await?;
+    state.store.delete_user(auth.user.id).await?;
+    tracing::info!(user = auth.user.id.0, "account deleted");
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, cleared_cookie(&state))],
+    )
+        .into_response())
+}
