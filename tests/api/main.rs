@@ -1,0 +1,8 @@
+//! HTTP integration tests: each test starts the real application on port 0
+//! with its own temporary database and talks to it over HTTP.
+
+mod support;
+
+mod accounts;
+mod contract;
+mod mood;
