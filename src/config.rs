@@ -29,9 +29,10 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// `sqlite://PATH` (created if missing).
-    #[arg(long, env = "MOODLOG_DATABASE_URL", default_value = "sqlite://moodlog.db")]
-    pub database_url: DatabaseUrl,
+    /// `sqlite://PATH` (created if missing). Parsed after clap, so that a
+    /// password in a bad URL is never echoed in an error.
+    #[arg(long, env = "MOODLOG_DATABASE_URL", default_value = "sqlite://moodlog.db", hide_env_values = true)]
+    pub database_url: String,
 
     /// SQLite only: `process` answers a write once it is in the WAL (it
     /// survives a crash of moodlog); `power` also fsyncs it (it survives
@@ -122,11 +123,19 @@ impl Config {
     }
 }
 
-impl From<ServeArgs> for Config {
-    fn from(args: ServeArgs) -> Self {
-        Self {
+impl DatabaseArgs {
+    pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
+        self.database_url.parse().map_err(|e: String| anyhow::anyhow!(e))
+    }
+}
+
+impl TryFrom<ServeArgs> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(args: ServeArgs) -> anyhow::Result<Self> {
+        Ok(Self {
             bind: args.bind,
-            database_url: args.database.database_url,
+            database_url: args.database.database_url()?,
             durability: args.database.durability,
             signup_limit: args.signup_limit,
             public_url: args.public_url,
@@ -135,7 +144,7 @@ impl From<ServeArgs> for Config {
             session_lifetime: args.session_lifetime,
             sqlite_readers: args.sqlite_readers,
             hash_concurrency: args.hash_concurrency,
-        }
+        })
     }
 }
 
@@ -246,7 +255,7 @@ mod tests {
         else {
             panic!("serve expected");
         };
-        let from_cli = Config::from(args);
+        let from_cli = Config::try_from(args).unwrap();
         let defaults = Config::new(DatabaseUrl::Sqlite("moodlog.db".into()));
         assert_eq!(format!("{from_cli:?}"), format!("{defaults:?}"));
     }

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use moodlog::config::{Cli, Command, LogFormat, ServeArgs};
+use moodlog::config::{Cli, Command, DatabaseArgs, ServeArgs};
 use moodlog::{Application, Config};
 
 #[tokio::main]
@@ -15,14 +15,7 @@ async fn main() -> ExitCode {
     });
     let result = match command {
         Command::Serve(args) => serve(args).await,
-        Command::Migrate(args) => {
-            moodlog::telemetry::init(LogFormat::Text);
-            let mut config = Config::new(args.database_url);
-            config.durability = args.durability;
-            moodlog::app::migrate(&config).map(|applied| {
-                println!("applied {applied} migration(s) to {}", config.database_url);
-            })
-        }
+        Command::Migrate(args) => migrate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -33,9 +26,17 @@ async fn main() -> ExitCode {
     }
 }
 
+fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
+    let mut config = Config::new(args.database_url()?);
+    config.durability = args.durability;
+    let applied = moodlog::app::migrate(&config)?;
+    println!("applied {applied} migration(s) to {}", config.database_url);
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     moodlog::telemetry::init(args.log_format);
-    let config = Config::from(args);
+    let config = Config::try_from(args)?;
     let app = Application::build(config.clone()).await?;
     println!("listening on http://{}", app.local_addr());
     tracing::info!(database = %config.database_url, "serving");

@@ -73,15 +73,21 @@ mod tests {
     #[test]
     fn refuses_short_and_long() {
         assert!(NewPassword::parse("a1!".into(), "alice").is_err());
-        assert!(NewPassword::parse("x".repeat(257), "alice").is_err());
-        let long = "correct horse battery staple ".repeat(8);
-        assert!(NewPassword::parse(long[..256].to_string(), "alice").is_ok());
+        let long: String = "violet tugboat simmers quietly ".chars().cycle().take(257).collect();
+        let err = NewPassword::parse(long.clone(), "alice").unwrap_err();
+        assert!(err.0.contains("at most 256"), "{err}");
+        let max: String = long.chars().take(256).collect();
+        assert!(NewPassword::parse(max, "alice").is_ok());
     }
 
     #[test]
     fn counts_code_points_not_bytes() {
-        // 8 code points, 24 bytes: long enough and not guessable.
-        assert!(NewPassword::parse("水曜日の猫が踊る".into(), "alice").is_ok());
+        // 7 code points but 21 bytes: too short.
+        let err = NewPassword::parse("水曜日の猫が踊".into(), "alice").unwrap_err();
+        assert!(err.0.contains("at least 8"), "{err}");
+        // 256 two-byte code points (512 bytes) are within the limit.
+        let wide: String = "ñandú violeta ".chars().cycle().take(256).collect();
+        assert!(NewPassword::parse(wide, "alice").is_ok());
     }
 
     #[test]
