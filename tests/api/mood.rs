@@ -1,16 +1,817 @@
-use serde_json::json;
+//! Mood entries, streaks, paging, idempotency and export, over HTTP.
+//!
+//! Every test sets the server's clock before signing anyone up, so dates are
+//! deterministic (and sessions are never older than the clock).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::{SignedDuration, Timestamp};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
 
 use crate::support::*;
 
-#[tokio::test]
-async fn post_then_read_back_with_streak() {
+const NOW: &str = "2026-03-10T12:00:00Z";
+
+/// An application whose clock reads `now`.
+async fn app_at(now: &str) -> TestApp {
     let app = TestApp::spawn().await;
+    app.set_now(now);
+    app
+}
+
+fn ts(value: &Value) -> Timestamp {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("not an RFC 3339 time: {value}: {e}"))
+}
+
+/// Noon UTC on `date`.
+fn noon(date: &str) -> String {
+    format!("{date}T12:00:00Z")
+}
+
+/// Logs a mood at noon UTC on `date`; returns the created entry.
+async fn log_on(app: &TestApp, token: &str, date: &str) -> Value {
+    app.mood(token, json!({"rating": 5, "recorded_at": noon(date)}))
+        .await
+}
+
+fn entries(list: &Value) -> &Vec<Value> {
+    list["entries"].as_array().expect("entries array")
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    entries(list)
+        .iter()
+        .map(|e| e["id"].as_str().expect("string id").to_string())
+        .collect()
+}
+
+/// `(local_date, streak)` of each entry, in the order listed.
+fn days_and_streaks(list: &Value) -> Vec<(String, u64)> {
+    entries(list)
+        .iter()
+        .map(|e| {
+            (
+                e["local_date"].as_str().expect("local_date").to_string(),
+                e["streak"].as_u64().expect("streak"),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, u64)]) -> Vec<(String, u64)> {
+    expected.iter().map(|(d, s)| (d.to_string(), *s)).collect()
+}
+
+async fn count(app: &TestApp, token: &str) -> usize {
+    entries(&app.moods(token).await).len()
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, token: &str) -> Response {
+    app.authed(method, path, token).send().await.expect("request")
+}
+
+/// A POST /mood with a raw body and an optional content type.
+async fn post_raw(app: &TestApp, token: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
+    let mut request = app.authed(Method::POST, "/mood", token).body(body);
+    if let Some(ct) = content_type {
+        request = request.header(CONTENT_TYPE, ct);
+    }
+    request.send().await.expect("request")
+}
+
+/// A POST /mood with an `Idempotency-Key` and a raw JSON body.
+async fn post_keyed(app: &TestApp, token: &str, key: &str, body: &str) -> (StatusCode, HeaderMap, String) {
+    let response = app
+        .authed(Method::POST, "/mood", token)
+        .header("idempotency-key", key)
+        .header(CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.expect("body"))
+}
+
+fn assert_entry_shape(entry: &Value) {
+    let keys: BTreeSet<&str> = entry.as_object().expect("object").keys().map(String::as_str).collect();
+    let expected: BTreeSet<&str> = [
+        "id",
+        "rating",
+        "note",
+        "tags",
+        "recorded_at",
+        "timezone",
+        "local_date",
+        "streak",
+    ]
+    .into();
+    assert_eq!(keys, expected, "{entry}");
+    assert!(entry["id"].is_string(), "{entry}");
+}
+
+// ---------------------------------------------------------------- POST /mood
+
+#[tokio::test]
+async fn post_returns_201_with_location_and_the_full_entry() {
+    let app = app_at(NOW).await;
     let token = app.user("alice").await;
-    let created = app.mood(&token, json!({"rating": 7, "note": "fine", "tags": ["work"]})).await;
+    let response = app
+        .post_mood(
+            &token,
+            json!({"rating": 7, "note": "fine", "tags": ["work", "Calm"],
+                   "recorded_at": "2026-03-10T09:15:00+01:00", "timezone": "Europe/Paris"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().expect("id is a string");
+    assert_eq!(location, format!("/mood/{id}"));
+    assert_eq!(created["rating"], 7);
+    assert_eq!(created["note"], "fine");
+    assert_eq!(created["tags"], json!(["work", "Calm"]));
+    assert_eq!(ts(&created["recorded_at"]), "2026-03-10T08:15:00Z".parse().unwrap());
+    assert_eq!(created["timezone"], "Europe/Paris");
+    assert_eq!(created["local_date"], "2026-03-10");
     assert_eq!(created["streak"], 1);
     assert_eq!(created["current_streak"], 1);
+
+    // The Location answers with the same entry (without current_streak).
+    let (status, fetched) = app.get_json(&location, &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_entry_shape(&fetched);
+    let mut expected = created.clone();
+    expected.as_object_mut().unwrap().remove("current_streak");
+    assert_eq!(fetched, expected);
     let list = app.moods(&token).await;
-    assert_eq!(list["entries"][0]["id"], created["id"]);
-    assert_eq!(list["current_streak"], 1);
+    assert_eq!(entries(&list), &vec![expected]);
+}
+
+#[tokio::test]
+async fn post_defaults_note_tags_time_and_zone() {
+    let app = app_at(NOW).await;
+    let token = app.user_in("alice", Some("Asia/Tokyo")).await;
+    let created = app.mood(&token, json!({"rating": 3})).await;
+    let mut shape = created.clone();
+    shape.as_object_mut().unwrap().remove("current_streak");
+    assert_entry_shape(&shape);
+    assert_eq!(created["note"], Value::Null);
+    assert_eq!(created["tags"], json!([]));
+    assert_eq!(ts(&created["recorded_at"]), NOW.parse().unwrap());
+    assert_eq!(created["timezone"], "Asia/Tokyo");
+    // 12:00 UTC is 21:00 in Tokyo: still Mar 10.
+    assert_eq!(created["local_date"], "2026-03-10");
+
+    // Explicit nulls mean the same as omitted fields.
+    let created = app
+        .mood(&token, json!({"rating": 4, "note": null, "tags": null, "recorded_at": null, "timezone": null}))
+        .await;
+    assert_eq!(created["note"], Value::Null);
+    assert_eq!(created["tags"], json!([]));
+    assert_eq!(ts(&created["recorded_at"]), NOW.parse().unwrap());
+    assert_eq!(created["timezone"], "Asia/Tokyo");
+}
+
+#[tokio::test]
+async fn post_accepts_the_edges_of_every_range() {
+    let app = app_at(NOW).await;
+    let token = app.user("alice").await;
+    for body in [
+        json!({"rating": 1}),
+        json!({"rating": 10}),
+        json!({"rating": 5, "note": ""}),
+        json!({"rating": 5, "note": "x".repeat(2000)}),
+        // Lengths count code points, not bytes: 2000 'é' are 4000 bytes.
+        json!({"rating": 5, "note": "é".repeat(2000)}),
+        json!({"rating": 5, "tags": []}),
+        json!({"rating": 5, "tags": vec!["t"; 10]}),
+        json!({"rating": 5, "tags": ["x".repeat(32), "é".repeat(32), "🙂".repeat(32)]}),
+        json!({"rating": 5, "recorded_at": "2026-03-10T12:05:00Z"}),
+        json!({"rating": 5, "recorded_at": "1970-01-01T00:00:00Z"}),
+    ] {
+        let created = app.mood(&token, body.clone()).await;
+        for field in ["rating", "note", "tags"] {
+            if let Some(sent) = body.get(field) {
+                assert_eq!(&created[field], sent, "{field} is stored as given");
+            }
+        }
+    }
+    assert_eq!(count(&app, &token).await, 10);
+}
+
+#[tokio::test]
+async fn invalid_fields_are_422_naming_the_field_and_nothing_is_stored() {
+    let app = app_at(NOW).await;
+    let token = app.user("alice").await;
+    let cases = [
+        (json!({"rating": 0}), "rating"),
+        (json!({"rating": 11}), "rating"),
+        (json!({"rating": -1}), "rating"),
+        (json!({"rating": 5.0}), "rating"),
+        (json!({"rating": 5.5}), "rating"),
+        (json!({"rating": "5"}), "rating"),
+        (json!({"rating": true}), "rating"),
+        (json!({}), "rating"),
+        (json!({"rating": null}), "rating"),
+        (json!({"note": "no rating"}), "rating"),
+        (json!({"rating": 5, "note": "x".repeat(2001)}), "note"),
+        (json!({"rating": 5, "note": "é".repeat(2001)}), "note"),
+        (json!({"rating": 5, "note": 42}), "note"),
+        (json!({"rating": 5, "tags": vec!["t"; 11]}), "tags"),
+        (json!({"rating": 5, "tags": ["ok", ""]}), "tags"),
+        (json!({"rating": 5, "tags": ["x".repeat(33)]}), "tags"),
+        (json!({"rating": 5, "tags": ["é".repeat(33)]}), "tags"),
+        (json!({"rating": 5, "tags": "work"}), "tags"),
+        (json!({"rating": 5, "tags": {"work": true}}), "tags"),
+        (json!({"rating": 5, "tags": [1, 2]}), "tags"),
+        (json!({"rating": 5, "recorded_at": "2026-03-10T12:05:01Z"}), "recorded_at"),
+        (json!({"rating": 5, "recorded_at": "2027-01-01T00:00:00Z"}), "recorded_at"),
+        (json!({"rating": 5, "recorded_at": "1969-12-31T23:59:59Z"}), "recorded_at"),
+        (json!({"rating": 5, "recorded_at": "yesterday"}), "recorded_at"),
+        (json!({"rating": 5, "recorded_at": "2026-03-10"}), "recorded_at"),
+        (json!({"rating": 5, "recorded_at": "2026-03-10T10:00:00"}), "recorded_at"),
+        (json!({"rating": 5, "recorded_at": 1773136800}), "recorded_at"),
+        (json!({"rating": 5, "timezone": "Mars/Olympus_Mons"}), "timezone"),
+        (json!({"rating": 5, "timezone": "EST5EDT,M3.2.0,M11.1.0"}), "timezone"),
+        (json!({"rating": 5, "timezone": ""}), "timezone"),
+        (json!({"rating": 5, "timezone": 5}), "timezone"),
+    ];
+    for (body, field) in cases {
+        let response = app.post_mood(&token, body.clone()).await;
+        let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        let fields = error_fields(&problem);
+        assert!(fields.contains(&field.to_string()), "{body}: {problem}");
+        for error in problem["errors"].as_array().unwrap() {
+            assert!(error["message"].is_string(), "{problem}");
+        }
+    }
+    assert_eq!(count(&app, &token).await, 0, "nothing was stored");
+}
+
+#[tokio::test]
+async fn every_invalid_field_is_reported_at_once() {
+    let app = app_at(NOW).await;
+    let token = app.user("alice").await;
+    let response = app
+        .post_mood(
+            &token,
+            json!({"rating": 0, "note": "x".repeat(2001), "tags": [""], "recorded_at": "soon", "timezone": "Nowhere"}),
+        )
+        .await;
+    let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let fields: BTreeSet<String> = error_fields(&problem).into_iter().collect();
+    let expected: BTreeSet<String> = ["rating", "note", "tags", "recorded_at", "timezone"]
+        .map(String::from)
+        .into();
+    assert_eq!(fields, expected, "{problem}");
+    assert_eq!(count(&app, &token).await, 0);
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400_415_413_and_store_nothing() {
+    let app = app_at(NOW).await;
+    let token = app.user("alice").await;
+
+    for bad in [r#"{"rating": 5,"#, "rating=5", "", r#"{"rating": 5}}"#] {
+        let response = post_raw(&app, &token, Some("application/json"), bad).await;
+        assert_problem(response, StatusCode::BAD_REQUEST).await;
+    }
+
+    let response = post_raw(&app, &token, None, r#"{"rating": 5}"#).await;
+    assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"] {
+        let response = post_raw(&app, &token, Some(content_type), r#"{"rating": 5}"#).await;
+        assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    }
+    // A JSON type with parameters is still JSON.
+    let response = post_raw(&app, &token, Some("application/json; charset=utf-8"), r#"{"rating": 5}"#).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // Over 64 KiB is 413, even though the note alone would be a 422.
+    let big = json!({"rating": 5, "note": "x".repeat(64 * 1024)}).to_string();
+    let response = post_raw(&app, &token, Some("application/json"), big).await;
+    assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+
+    // A JSON value that is not an object is well-formed but invalid.
+    let response = post_raw(&app, &token, Some("application/json"), "[5]").await;
+    assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    assert_eq!(count(&app, &token).await, 1, "only the valid request stored anything");
+}
+
+#[tokio::test]
+async fn every_mood_endpoint_requires_authentication() {
+    let app = app_at(NOW).await;
+    let token = app.user("alice").await;
+    let created = app.mood(&token, json!({"rating": 5})).await;
+    let entry = format!("/mood/{}", created["id"].as_str().unwrap());
+    let endpoints = [
+        (Method::POST, "/mood".to_string()),
+        (Method::GET, "/mood".to_string()),
+        (Method::GET, entry.clone()),
+        (Method::DELETE, entry.clone()),
+        (Method::GET, "/mood/export?format=csv".to_string()),
+        (Method::GET, "/mood/export?format=json".to_string()),
+    ];
+    for (method, path) in &endpoints {
+        let anonymous = app
+            .request(method.clone(), path)
+            .json(&json!({"rating": 5}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.headers()["www-authenticate"], "Bearer", "{method} {path}");
+        assert_problem(anonymous, StatusCode::UNAUTHORIZED).await;
+
+        let bogus = app
+            .authed(method.clone(), path, "not-a-real-token")
+            .json(&json!({"rating": 5}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bogus.headers()["www-authenticate"], "Bearer", "{method} {path}");
+        assert_problem(bogus, StatusCode::UNAUTHORIZED).await;
+    }
+    // Nothing was created or deleted by the refused requests.
+    let list = app.moods(&token).await;
+    assert_eq!(ids(&list), vec![created["id"].as_str().unwrap().to_string()]);
+}
+
+// ---------------------------------------------------------------- local_date
+
+#[tokio::test]
+async fn local_date_is_the_date_in_the_entry_zone() {
+    let app = app_at(NOW).await;
+    let ny = app.user_in("nyc", Some("America/New_York")).await;
+    let utc = app.user("london").await;
+    let late = "2026-03-01T23:30:00-05:00";
+
+    // 23:30 in New York on Mar 1 is already Mar 2 in UTC.
+    let entry = app.mood(&ny, json!({"rating": 5, "recorded_at": late})).await;
+    assert_eq!(entry["timezone"], "America/New_York");
+    assert_eq!(entry["local_date"], "2026-03-01");
+    assert_eq!(ts(&entry["recorded_at"]), "2026-03-02T04:30:00Z".parse().unwrap());
+
+    // The same instant for a UTC profile is Mar 2...
+    let entry = app.mood(&utc, json!({"rating": 5, "recorded_at": late})).await;
+    assert_eq!(entry["timezone"], "UTC");
+    assert_eq!(entry["local_date"], "2026-03-02");
+
+    // ...unless the entry names its own zone, which overrides the profile's.
+    let entry = app
+        .mood(&utc, json!({"rating": 5, "recorded_at": late, "timezone": "America/New_York"}))
+        .await;
+    assert_eq!(entry["timezone"], "America/New_York");
+    assert_eq!(entry["local_date"], "2026-03-01");
+    let entry = app
+        .mood(&ny, json!({"rating": 5, "recorded_at": "2026-03-01T20:00:00Z", "timezone": "Asia/Tokyo"}))
+        .await;
+    assert_eq!(entry["timezone"], "Asia/Tokyo");
+    assert_eq!(entry["local_date"], "2026-03-02");
+
+    let (status, fetched) = app
+        .get_json(&format!("/mood/{}", entry["id"].as_str().unwrap()), &ny)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched["local_date"], "2026-03-02");
+    assert_eq!(fetched["timezone"], "Asia/Tokyo");
+}
+
+#[tokio::test]
+async fn a_profile_time_zone_change_moves_today_but_not_existing_entries() {
+    // 23:45 on Mar 1 in New York; already Mar 2 in UTC.
+    let app = app_at("2026-03-02T04:45:00Z").await;
+    let token = app.user_in("nyc", Some("America/New_York")).await;
+    app.mood(&token, json!({"rating": 5, "recorded_at": "2026-03-01T23:30:00-05:00"}))
+        .await;
+    let list = app.moods(&token).await;
+    assert_eq!(list["today"], "2026-03-01");
+    assert_eq!(list["timezone"], "America/New_York");
     assert_eq!(list["logged_today"], true);
+    assert_eq!(list["current_streak"], 1);
+    let id = entries(&list)[0]["id"].as_str().unwrap().to_string();
+
+    let response = app
+        .authed(Method::PATCH, "/me", &token)
+        .json(&json!({"timezone": "UTC"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let list = app.moods(&token).await;
+    assert_eq!(list["today"], "2026-03-02", "today follows the new profile zone");
+    assert_eq!(list["timezone"], "UTC");
+    assert_eq!(entries(&list)[0]["local_date"], "2026-03-01", "the entry did not move");
+    assert_eq!(entries(&list)[0]["timezone"], "America/New_York");
+    assert_eq!(list["logged_today"], false);
+    assert_eq!(list["current_streak"], 1, "yesterday keeps the streak alive");
+    let (_, fetched) = app.get_json(&format!("/mood/{id}"), &token).await;
+    assert_eq!(fetched["local_date"], "2026-03-01");
+
+    // New entries default to the new profile zone.
+    let created = app.mood(&token, json!({"rating": 6})).await;
+    assert_eq!(created["timezone"], "UTC");
+    assert_eq!(created["local_date"], "2026-03-02");
+    assert_eq!(created["streak"], 2);
+    assert_eq!(created["current_streak"], 2);
+}
+
+// ---------------------------------------------------------------- streaks
+
+#[tokio::test]
+async fn streaks_follow_the_api_example() {
+    let app = app_at("2026-03-05T18:00:00Z").await;
+    let token = app.user("alice").await;
+    let mut created = Vec::new();
+    for date in ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-05"] {
+        let entry = log_on(&app, &token, date).await;
+        created.push((entry["streak"].as_u64().unwrap(), entry["current_streak"].as_u64().unwrap()));
+    }
+    // Streaks 1, 2, 3, 1; the run Mar 1–3 is not current on Mar 5.
+    assert_eq!(created, vec![(1, 0), (2, 0), (3, 0), (1, 1)]);
+
+    // A second entry on Mar 3 has the same streak; the day counts once.
+    let second = app
+        .mood(&token, json!({"rating": 2, "recorded_at": "2026-03-03T20:00:00Z"}))
+        .await;
+    assert_eq!(second["streak"], 3);
+    assert_eq!(second["current_streak"], 1);
+
+    let list = app.moods(&token).await;
+    assert_eq!(
+        days_and_streaks(&list),
+        pairs(&[
+            ("2026-03-05", 1),
+            ("2026-03-03", 3),
+            ("2026-03-03", 3),
+            ("2026-03-02", 2),
+            ("2026-03-01", 1),
+        ])
+    );
+    assert_eq!(list["current_streak"], 1);
+    assert_eq!(list["longest_streak"], 3);
+    assert_eq!(list["logged_today"], true);
+    assert_eq!(list["today"], "2026-03-05");
+    assert_eq!(list["timezone"], "UTC");
+    assert_eq!(list["next_cursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn an_empty_history_has_zero_streaks() {
+    let app = app_at(NOW).await;
+    let token = app.user_in("alice", Some("Pacific/Auckland")).await;
+    let list = app.moods(&token).await;
+    assert_eq!(
+        list,
+        json!({"current_streak": 0, "longest_streak": 0, "logged_today": false,
+               "today": "2026-03-11", "timezone": "Pacific/Auckland",
+               "entries": [], "next_cursor": null})
+    );
+}
+
+#[tokio::test]
+async fn current_streak_lives_through_yesterday_and_then_drops_to_zero() {
+    let app = app_at("2026-03-03T12:00:00Z").await;
+    let token = app.user("alice").await;
+    for date in ["2026-03-01", "2026-03-02", "2026-03-03"] {
+        log_on(&app, &token, date).await;
+    }
+    let figures = |list: &Value| {
+        (
+            list["today"].as_str().unwrap().to_string(),
+            list["current_streak"].as_u64().unwrap(),
+            list["longest_streak"].as_u64().unwrap(),
+            list["logged_today"].as_bool().unwrap(),
+        )
+    };
+    let cases = [
+        ("2026-03-03T12:00:00Z", "2026-03-03", 3, true),
+        ("2026-03-04T00:00:00Z", "2026-03-04", 3, false),
+        ("2026-03-04T23:59:59Z", "2026-03-04", 3, false),
+        ("2026-03-05T00:00:00Z", "2026-03-05", 0, false),
+        ("2026-03-09T00:00:00Z", "2026-03-09", 0, false),
+    ];
+    for (now, today, current, logged_today) in cases {
+        app.set_now(now);
+        let list = app.moods(&token).await;
+        assert_eq!(figures(&list), (today.to_string(), current, 3, logged_today), "at {now}");
+        // Entries keep their own streaks whatever the day.
+        assert_eq!(
+            days_and_streaks(&list),
+            pairs(&[("2026-03-03", 3), ("2026-03-02", 2), ("2026-03-01", 1)])
+        );
+    }
+    // Logging again after the gap starts a new run.
+    let entry = app.mood(&token, json!({"rating": 5})).await;
+    assert_eq!(entry["local_date"], "2026-03-09");
+    assert_eq!(entry["streak"], 1);
+    assert_eq!(entry["current_streak"], 1);
+    let list = app.moods(&token).await;
+    assert_eq!(figures(&list), ("2026-03-09".to_string(), 1, 3, true));
+}
+
+#[tokio::test]
+async fn today_and_the_current_streak_follow_the_profile_zone() {
+    let app = app_at("2026-03-05T04:00:00Z").await;
+    let token = app.user_in("nyc", Some("America/New_York")).await;
+    for date in ["2026-03-01", "2026-03-02", "2026-03-03"] {
+        app.mood(&token, json!({"rating": 5, "recorded_at": format!("{date}T12:00:00-05:00")}))
+            .await;
+    }
+    // 23:00 on Mar 4 in New York (already Mar 5 in UTC): Mar 3 is yesterday.
+    let list = app.moods(&token).await;
+    assert_eq!(list["today"], "2026-03-04");
+    assert_eq!(list["current_streak"], 3);
+    // Midnight in New York: Mar 3 is now two days ago.
+    app.set_now("2026-03-05T05:00:00Z");
+    let list = app.moods(&token).await;
+    assert_eq!(list["today"], "2026-03-05");
+    assert_eq!(list["current_streak"], 0);
+    assert_eq!(list["longest_streak"], 3);
+}
+
+#[tokio::test]
+async fn a_day_later_than_today_counts_as_the_current_run() {
+    let app = app_at("2026-03-03T11:00:00Z").await;
+    let token = app.user("alice").await;
+    log_on(&app, &token, "2026-03-02").await;
+    // Kiritimati is UTC+14: 11:00 UTC on Mar 3 is 01:00 on Mar 4 there.
+    let ahead = app
+        .mood(&token, json!({"rating": 8, "timezone": "Pacific/Kiritimati"}))
+        .await;
+    assert_eq!(ahead["local_date"], "2026-03-04");
+    assert_eq!(ahead["streak"], 1);
+    assert_eq!(ahead["current_streak"], 1);
+    let list = app.moods(&token).await;
+    assert_eq!(list["today"], "2026-03-03");
+    assert_eq!(list["logged_today"], false);
+    // The latest counted day (Mar 4) is later than today: its streak is current.
+    assert_eq!(list["current_streak"], 1);
+    assert_eq!(list["longest_streak"], 1);
+
+    // Filling today joins everything into one run of three.
+    let today = app.mood(&token, json!({"rating": 6})).await;
+    assert_eq!(today["local_date"], "2026-03-03");
+    assert_eq!(today["streak"], 2);
+    assert_eq!(today["current_streak"], 3);
+    let list = app.moods(&token).await;
+    assert_eq!(list["logged_today"], true);
+    assert_eq!(list["current_streak"], 3);
+    assert_eq!(list["longest_streak"], 3);
+}
+
+#[tokio::test]
+async fn back_filling_a_missed_day_joins_two_runs() {
+    let app = app_at("2026-03-04T18:00:00Z").await;
+    let token = app.user("alice").await;
+    for date in ["2026-03-01", "2026-03-02"] {
+        log_on(&app, &token, date).await;
+    }
+    let latest = log_on(&app, &token, "2026-03-04").await;
+    let latest_path = format!("/mood/{}", latest["id"].as_str().unwrap());
+    assert_eq!(latest["streak"], 1);
+    let (_, fetched) = app.get_json(&latest_path, &token).await;
+    assert_eq!(fetched["streak"], 1);
+    let list = app.moods(&token).await;
+    assert_eq!(list["current_streak"], 1);
+    assert_eq!(list["longest_streak"], 2);
+
+    // Back-fill Mar 3 (made offline, posted now).
+    let filled = log_on(&app, &token, "2026-03-03").await;
+    assert_eq!(filled["streak"], 3);
+    assert_eq!(filled["current_streak"], 4);
+
+    let (_, fetched) = app.get_json(&latest_path, &token).await;
+    assert_eq!(fetched["streak"], 4, "the later entry's streak is recomputed");
+    let list = app.moods(&token).await;
+    assert_eq!(
+        days_and_streaks(&list),
+        pairs(&[("2026-03-04", 4), ("2026-03-03", 3), ("2026-03-02", 2), ("2026-03-01", 1)])
+    );
+    assert_eq!(list["current_streak"], 4);
+    assert_eq!(list["longest_streak"], 4);
+}
+
+#[tokio::test]
+async fn deleting_an_entry_splits_a_run_but_a_day_with_another_entry_still_counts() {
+    let app = app_at("2026-03-04T18:00:00Z").await;
+    let token = app.user("alice").await;
+    let mut by_date = BTreeMap::new();
+    for date in ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"] {
+        let entry = log_on(&app, &token, date).await;
+        by_date.insert(date, entry["id"].as_str().unwrap().to_string());
+    }
+    // A second entry on Mar 2.
+    let extra = app
+        .mood(&token, json!({"rating": 1, "recorded_at": "2026-03-02T20:00:00Z"}))
+        .await;
+
+    // Deleting one of Mar 2's two entries leaves the day counted.
+    let response = send(&app, Method::DELETE, &format!("/mood/{}", by_date["2026-03-02"]), &token).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let list = app.moods(&token).await;
+    assert_eq!(
+        days_and_streaks(&list),
+        pairs(&[("2026-03-04", 4), ("2026-03-03", 3), ("2026-03-02", 2), ("2026-03-01", 1)])
+    );
+
+    // Deleting the last entry of Mar 2 splits the run.
+    let response = send(&app, Method::DELETE, &format!("/mood/{}", extra["id"].as_str().unwrap()), &token).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let list = app.moods(&token).await;
+    assert_eq!(
+        days_and_streaks(&list),
+        pairs(&[("2026-03-04", 2), ("2026-03-03", 1), ("2026-03-01", 1)])
+    );
+    assert_eq!(list["current_streak"], 2);
+    assert_eq!(list["longest_streak"], 2);
+    let (_, fetched) = app
+        .get_json(&format!("/mood/{}", by_date["2026-03-04"]), &token)
+        .await;
+    assert_eq!(fetched["streak"], 2);
+
+    // Deleting today's only entry: yesterday keeps a streak of 1 alive.
+    let response = send(&app, Method::DELETE, &format!("/mood/{}", by_date["2026-03-04"]), &token).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let list = app.moods(&token).await;
+    assert_eq!(list["logged_today"], false);
+    assert_eq!(list["current_streak"], 1);
+    assert_eq!(list["longest_streak"], 1);
+}
+
+#[tokio::test]
+async fn the_order_of_posting_never_matters() {
+    let app = app_at("2026-03-05T18:00:00Z").await;
+    let times = [
+        "2026-03-01T09:00:00Z",
+        "2026-03-02T09:00:00Z",
+        "2026-03-03T09:00:00Z",
+        "2026-03-03T15:00:00Z",
+        "2026-03-05T09:00:00Z",
+    ];
+    let mut lists = Vec::new();
+    for (name, order) in [("forward", [0, 1, 2, 3, 4]), ("shuffled", [4, 2, 0, 3, 1]), ("backward", [4, 3, 2, 1, 0])] {
+        let token = app.user(name).await;
+        for i in order {
+            app.mood(&token, json!({"rating": i + 1, "recorded_at": times[i]})).await;
+        }
+        let mut list = app.moods(&token).await;
+        // Ids differ between users; everything else must be the same.
+        for entry in list["entries"].as_array_mut().unwrap() {
+            entry.as_object_mut().unwrap().remove("id");
+        }
+        lists.push(list);
+    }
+    assert_eq!(lists[0], lists[1]);
+    assert_eq!(lists[0], lists[2]);
+    assert_eq!(
+        days_and_streaks(&lists[0]),
+        pairs(&[
+            ("2026-03-05", 1),
+            ("2026-03-03", 3),
+            ("2026-03-03", 3),
+            ("2026-03-02", 2),
+            ("2026-03-01", 1),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn runs_cross_month_and_year_ends() {
+    let app = app_at("2026-03-02T12:00:00Z").await;
+    let token = app.user("alice").await;
+    let dates = [
+        "2025-12-30",
+        "2025-12-31",
+        "2026-01-01",
+        "2026-01-02",
+        "2026-01-31",
+        "2026-02-01",
+        // 2026 is not a leap year: Feb 28 and Mar 1 are consecutive.
+        "2026-02-27",
+        "2026-02-28",
+        "2026-03-01",
+        "2026-03-02",
+    ];
+    let mut streaks = Vec::new();
+    for date in dates {
+        streaks.push(log_on(&app, &token, date).await["streak"].as_u64().unwrap());
+    }
+    assert_eq!(streaks, vec![1, 2, 3, 4, 1, 2, 1, 2, 3, 4]);
+    let list = app.moods(&token).await;
+    assert_eq!(list["current_streak"], 4);
+    assert_eq!(list["longest_streak"], 4);
+    let mut listed = days_and_streaks(&list);
+    listed.reverse();
+    let expected: Vec<(String, u64)> = dates.iter().map(|d| d.to_string()).zip(streaks).collect();
+    assert_eq!(listed, expected);
+}
+
+#[tokio::test]
+async fn leap_day_is_an_ordinary_day() {
+    let app = app_at("2024-03-01T12:00:00Z").await;
+    let leap = app.user("leap").await;
+    let gap = app.user("gap").await;
+    let mut streaks = Vec::new();
+    for date in ["2024-02-28", "2024-02-29", "2024-03-01"] {
+        streaks.push(log_on(&app, &leap, date).await["streak"].as_u64().unwrap());
+    }
+    assert_eq!(streaks, vec![1, 2, 3]);
+    let list = app.moods(&leap).await;
+    assert_eq!(list["current_streak"], 3);
+    assert_eq!(list["longest_streak"], 3);
+    assert_eq!(list["today"], "2024-03-01");
+
+    // In 2024, Feb 28 and Mar 1 are not consecutive.
+    log_on(&app, &gap, "2024-02-28").await;
+    let entry = log_on(&app, &gap, "2024-03-01").await;
+    assert_eq!(entry["streak"], 1);
+    let list = app.moods(&gap).await;
+    assert_eq!(days_and_streaks(&list), pairs(&[("2024-03-01", 1), ("2024-02-28", 1)]));
+    assert_eq!(list["current_streak"], 1);
+    assert_eq!(list["longest_streak"], 1);
+}
+
+#[tokio::test]
+async fn daylight_saving_weeks_in_new_york_are_seven_days() {
+    // 23:00 on Mar 11 in New York (EDT); already Mar 12 in UTC.
+    let app = app_at("2026-03-12T03:00:00Z").await;
+    let spring = app.user_in("spring", Some("America/New_York")).await;
+    // 00:30 local every day around the spring-forward night (Mar 8, 02:00):
+    // UTC-5 before it, UTC-4 after. A fixed offset would misdate some.
+    let entries_utc = [
+        ("2026-03-05T05:30:00Z", "2026-03-05"),
+        ("2026-03-06T05:30:00Z", "2026-03-06"),
+        ("2026-03-07T05:30:00Z", "2026-03-07"),
+        ("2026-03-08T05:30:00Z", "2026-03-08"),
+        ("2026-03-09T03:30:00Z", "2026-03-08"), // 23:30 EDT on Mar 8
+        ("2026-03-09T04:30:00Z", "2026-03-09"),
+        ("2026-03-10T04:30:00Z", "2026-03-10"),
+        ("2026-03-11T04:30:00Z", "2026-03-11"),
+    ];
+    let mut got = Vec::new();
+    for (at, _) in entries_utc {
+        let entry = app.mood(&spring, json!({"rating": 5, "recorded_at": at})).await;
+        got.push((entry["local_date"].as_str().unwrap().to_string(), entry["streak"].as_u64().unwrap()));
+    }
+    assert_eq!(
+        got,
+        pairs(&[
+            ("2026-03-05", 1),
+            ("2026-03-06", 2),
+            ("2026-03-07", 3),
+            ("2026-03-08", 4),
+            ("2026-03-08", 4),
+            ("2026-03-09", 5),
+            ("2026-03-10", 6),
+            ("2026-03-11", 7),
+        ])
+    );
+    let list = app.moods(&spring).await;
+    assert_eq!(list["today"], "2026-03-11");
+    assert_eq!(list["logged_today"], true);
+    assert_eq!(list["current_streak"], 7);
+    assert_eq!(list["longest_streak"], 7);
+
+    // The fall-back week (Nov 1, 02:00): 23:30 local, UTC-4 then UTC-5.
+    app.set_now("2026-11-05T12:00:00Z");
+    let fall = app.user_in("fall", Some("America/New_York")).await;
+    let mut got = Vec::new();
+    for at in [
+        "2026-10-30T03:30:00Z",
+        "2026-10-31T03:30:00Z",
+        "2026-11-01T03:30:00Z",
+        "2026-11-02T04:30:00Z",
+        "2026-11-03T04:30:00Z",
+        "2026-11-04T04:30:00Z",
+        "2026-11-05T04:30:00Z",
+    ] {
+        let entry = app.mood(&fall, json!({"rating": 5, "recorded_at": at})).await;
+        got.push((entry["local_date"].as_str().unwrap().to_string(), entry["streak"].as_u64().unwrap()));
+    }
+    assert_eq!(
+        got,
+        pairs(&[
+            ("2026-10-29", 1),
+            ("2026-10-30", 2),
+            ("2026-10-31", 3),
+            ("2026-11-01", 4),
+            ("2026-11-02", 5),
+            ("2026-11-03", 6),
+            ("2026-11-04", 7),
+        ])
+    );
+    let list = app.moods(&fall).await;
+    assert_eq!(list["today"], "2026-11-05");
+    assert_eq!(list["logged_today"], false);
+    assert_eq!(list["current_streak"], 7);
 }
