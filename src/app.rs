@@ -119,7 +119,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn port(&self) -> u16 {
@@ -128,7 +130,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting and finishes
     /// the requests in flight.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let purger = tokio::spawn(purge_periodically(self.state.clone()));
         let router = crate::http::router(self.state);
         let result = axum::serve(

@@ -13,7 +13,11 @@ use jiff::{SignedDuration, Span, SpanRelativeTo};
 pub use crate::store::sqlite::Durability;
 
 #[derive(Debug, Parser)]
-#[command(name = "moodlog", version, about = "A mood-tracking backend with streaks")]
+#[command(
+    name = "moodlog",
+    version,
+    about = "A mood-tracking backend with streaks"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -31,13 +35,23 @@ pub enum Command {
 pub struct DatabaseArgs {
     /// `sqlite://PATH` (created if missing). Parsed after clap, so that a
     /// password in a bad URL is never echoed in an error.
-    #[arg(long, env = "MOODLOG_DATABASE_URL", default_value = "sqlite://moodlog.db", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MOODLOG_DATABASE_URL",
+        default_value = "sqlite://moodlog.db",
+        hide_env_values = true
+    )]
     pub database_url: String,
 
     /// SQLite only: `process` answers a write once it is in the WAL (it
     /// survives a crash of moodlog); `power` also fsyncs it (it survives
     /// power loss) at a cost in write throughput.
-    #[arg(long, env = "MOODLOG_DURABILITY", value_enum, default_value = "process")]
+    #[arg(
+        long,
+        env = "MOODLOG_DURABILITY",
+        value_enum,
+        default_value = "process"
+    )]
     pub durability: Durability,
 }
 
@@ -125,7 +139,9 @@ impl Config {
 
 impl DatabaseArgs {
     pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
-        self.database_url.parse().map_err(|e: String| anyhow::anyhow!(e))
+        self.database_url
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))
     }
 }
 
@@ -158,7 +174,10 @@ impl FromStr for DatabaseUrl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        if let Some(rest) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+        if let Some(rest) = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+        {
             // `sqlite://moodlog.db` is relative, `sqlite:///var/lib/m.db` absolute.
             let path = rest.split('?').next().unwrap_or_default();
             if path.is_empty() {
@@ -210,7 +229,10 @@ fn parse_origin(s: &str) -> Result<String, String> {
     if authority.as_str().contains('@') {
         return Err("must not contain credentials".into());
     }
-    Ok(format!("{scheme}://{}", authority.as_str().to_ascii_lowercase()))
+    Ok(format!(
+        "{scheme}://{}",
+        authority.as_str().to_ascii_lowercase()
+    ))
 }
 
 #[cfg(test)]
@@ -228,7 +250,9 @@ mod tests {
             Ok(DatabaseUrl::Sqlite("/var/lib/moodlog.db".into()))
         );
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
-        let err = "mysql://root:hunter2@db/x".parse::<DatabaseUrl>().unwrap_err();
+        let err = "mysql://root:hunter2@db/x"
+            .parse::<DatabaseUrl>()
+            .unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
     }
 
@@ -242,16 +266,23 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert_eq!(parse_origin("https://Mood.Example.org/app/"), Ok("https://mood.example.org".into()));
-        assert_eq!(parse_origin("http://127.0.0.1:8080"), Ok("http://127.0.0.1:8080".into()));
+        assert_eq!(
+            parse_origin("https://Mood.Example.org/app/"),
+            Ok("https://mood.example.org".into())
+        );
+        assert_eq!(
+            parse_origin("http://127.0.0.1:8080"),
+            Ok("http://127.0.0.1:8080".into())
+        );
         assert!(parse_origin("ftp://x").is_err());
         assert!(parse_origin("mood.example.org").is_err());
     }
 
     #[test]
     fn cli_defaults_match_config_defaults() {
-        let Cli { command: Some(Command::Serve(args)) } =
-            Cli::try_parse_from(["moodlog", "serve"]).unwrap()
+        let Cli {
+            command: Some(Command::Serve(args)),
+        } = Cli::try_parse_from(["moodlog", "serve"]).unwrap()
         else {
             panic!("serve expected");
         };

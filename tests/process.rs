@@ -71,7 +71,12 @@ impl Server {
     }
 }
 
-async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> reqwest::Response {
+async fn post(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
     let mut request = client.post(url).json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -81,9 +86,21 @@ async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: 
 
 /// Signs up and logs in; returns the token.
 async fn user(client: &reqwest::Client, base: &str, name: &str) -> String {
-    let response = post(client, format!("{base}/users"), None, json!({"username": name, "password": PASSWORD})).await;
+    let response = post(
+        client,
+        format!("{base}/users"),
+        None,
+        json!({"username": name, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(response.status(), 201);
-    let response = post(client, format!("{base}/login"), None, json!({"username": name, "password": PASSWORD})).await;
+    let response = post(
+        client,
+        format!("{base}/login"),
+        None,
+        json!({"username": name, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     body["token"].as_str().unwrap().to_string()
@@ -113,7 +130,10 @@ fn a_bad_database_url_fails_with_a_clear_message() {
         .expect("moodlog runs");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unsupported database URL scheme"), "{stderr}");
+    assert!(
+        stderr.contains("unsupported database URL scheme"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
 }
 
@@ -146,7 +166,13 @@ async fn sigterm_exits_cleanly_and_logs_carry_no_secrets() {
     let (status, logs) = server.wait();
     assert!(status.success(), "exit status {status:?}; logs:\n{logs}");
     assert!(logs.contains("POST"), "request logs expected:\n{logs}");
-    for secret in [PASSWORD, "wrong-password-attempt", token.as_str(), &token[4..], note] {
+    for secret in [
+        PASSWORD,
+        "wrong-password-attempt",
+        token.as_str(),
+        &token[4..],
+        note,
+    ] {
         assert!(!logs.contains(secret), "{secret:?} appears in the logs");
     }
 }
@@ -164,7 +190,13 @@ async fn acknowledged_writes_survive_sigkill() {
     for i in 0..40 {
         let (client, base, token) = (client.clone(), server.base.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
-            let response = post(&client, format!("{base}/mood"), Some(&token), json!({"rating": 1 + i % 10})).await;
+            let response = post(
+                &client,
+                format!("{base}/mood"),
+                Some(&token),
+                json!({"rating": 1 + i % 10}),
+            )
+            .await;
             assert_eq!(response.status(), 201);
             let body: Value = response.json().await.unwrap();
             body["id"].as_str().unwrap().to_string()

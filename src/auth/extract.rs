@@ -29,7 +29,9 @@ impl FromRequestParts<AppState> for Authenticated {
             None => (session_cookie(&parts.headers), true),
         };
         let Some(presented) = presented else {
-            return Err(AppError::Unauthorized("Log in and send the token as `Authorization: Bearer TOKEN`."));
+            return Err(AppError::Unauthorized(
+                "Log in and send the token as `Authorization: Bearer TOKEN`.",
+            ));
         };
         if by_cookie && changes_state(&parts.method) && is_cross_site(parts, state) {
             return Err(AppError::Forbidden(
@@ -40,13 +42,18 @@ impl FromRequestParts<AppState> for Authenticated {
             return Err(AppError::Unauthorized("The token is not valid."));
         };
         let Some(session) = state.store.session(token.hash()).await? else {
-            return Err(AppError::Unauthorized("The token is not valid, or was revoked."));
+            return Err(AppError::Unauthorized(
+                "The token is not valid, or was revoked.",
+            ));
         };
         let now = state.clock.now();
         let settings = &state.settings;
-        if now >= session.expires_at || now >= session.last_used_at + settings.session_idle_timeout {
+        if now >= session.expires_at || now >= session.last_used_at + settings.session_idle_timeout
+        {
             state.store.delete_session(session.id).await?;
-            return Err(AppError::Unauthorized("The session has expired; log in again."));
+            return Err(AppError::Unauthorized(
+                "The session has expired; log in again.",
+            ));
         }
         if now >= session.last_used_at + TOUCH_EVERY {
             state.store.touch_session(session.id, now).await?;
@@ -90,6 +97,8 @@ fn is_cross_site(parts: &Parts, state: &AppState) -> bool {
     }
     match headers.get(header::ORIGIN) {
         None => false,
-        Some(origin) => Some(origin.as_bytes()) != state.origin_of(headers).as_deref().map(str::as_bytes),
+        Some(origin) => {
+            Some(origin.as_bytes()) != state.origin_of(headers).as_deref().map(str::as_bytes)
+        }
     }
 }

@@ -4,7 +4,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::domain::Password;
+use crate::domain::{Invalid, NewPassword, Password};
 
 /// argon2id with OWASP's recommended minimum: 19 MiB, two passes, one lane.
 fn argon2() -> Argon2<'static> {
@@ -45,7 +45,8 @@ impl PasswordHasher {
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = self
             .run(move || {
-                let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("bad stored hash: {e}"))?;
+                let parsed = PasswordHash::new(&hash)
+                    .map_err(|e| anyhow::anyhow!("bad stored hash: {e}"))?;
                 Ok::<_, anyhow::Error>(
                     argon2()
                         .verify_password(password.expose().as_bytes(), &parsed)
@@ -56,7 +57,20 @@ impl PasswordHasher {
         Ok(known && matches)
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    /// Checks a new password's strength (`NewPassword::parse`) on the
+    /// blocking pool, within the same bound as hashing.
+    pub async fn check_new(
+        &self,
+        password: String,
+        username: String,
+    ) -> anyhow::Result<Result<NewPassword, Invalid>> {
+        self.run(move || NewPassword::parse(password, &username)).await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await?;
         Ok(tokio::task::spawn_blocking(f).await?)
     }
@@ -84,15 +98,36 @@ mod tests {
     #[tokio::test]
     async fn hashes_with_argon2id_at_owasp_parameters() {
         let hasher = PasswordHasher::new(1).unwrap();
-        let hash = hasher.hash(Password::new("violet tugboat".into())).await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        assert!(hasher.verify(Password::new("violet tugboat".into()), Some(hash.clone())).await.unwrap());
-        assert!(!hasher.verify(Password::new("violet tugboaT".into()), Some(hash)).await.unwrap());
+        let hash = hasher
+            .hash(Password::new("violet tugboat".into()))
+            .await
+            .unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(
+            hasher
+                .verify(Password::new("violet tugboat".into()), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(Password::new("violet tugboaT".into()), Some(hash))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn unknown_user_never_verifies() {
         let hasher = PasswordHasher::new(1).unwrap();
-        assert!(!hasher.verify(Password::new("anything at all".into()), None).await.unwrap());
+        assert!(
+            !hasher
+                .verify(Password::new("anything at all".into()), None)
+                .await
+                .unwrap()
+        );
     }
 }

@@ -37,6 +37,14 @@ pub struct Throttle {
     signup_limit: u32,
 }
 
+/// The earliest event time that still counts in a window ending at `now`.
+/// An event counts while `now < at + window`, so a client that waits the
+/// `Retry-After` it was given is let through; `recent_events` includes
+/// `since` itself, and times are whole microseconds.
+fn window_start(now: Timestamp, window: SignedDuration) -> Timestamp {
+    now - window + SignedDuration::from_micros(1)
+}
+
 /// Usernames are keyed as typed, folded like `Username` folds them, so that
 /// malformed names are throttled too.
 fn pair_key(username: &str, client: IpAddr) -> String {
@@ -71,20 +79,19 @@ impl Throttle {
                 PAIR_FAILURES as u32,
             )
             .await?;
-        if let [last, .., first] = pair[..] {
-            if pair.len() == PAIR_FAILURES
-                && first + LOGIN_WINDOW >= last
-                && now < last + LOGIN_WINDOW
-            {
-                return Ok(Err(Throttled::until(last + LOGIN_WINDOW, now)));
-            }
+        if let [last, .., first] = pair[..]
+            && pair.len() == PAIR_FAILURES
+            && first + LOGIN_WINDOW >= last
+            && now < last + LOGIN_WINDOW
+        {
+            return Ok(Err(Throttled::until(last + LOGIN_WINDOW, now)));
         }
         let client_failures = self
             .store
             .recent_events(
                 RateKind::LoginClientFailure,
                 &client.to_string(),
-                now - LOGIN_WINDOW,
+                window_start(now, LOGIN_WINDOW),
                 CLIENT_FAILURES as u32,
             )
             .await?;
@@ -95,7 +102,12 @@ impl Throttle {
         Ok(Ok(()))
     }
 
-    pub async fn login_failed(&self, username: &str, client: IpAddr, now: Timestamp) -> StoreResult<()> {
+    pub async fn login_failed(
+        &self,
+        username: &str,
+        client: IpAddr,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         self.store
             .add_event(RateKind::LoginPairFailure, &pair_key(username, client), now)
             .await?;
@@ -114,14 +126,23 @@ impl Throttle {
     /// Counts a sign-up attempt from `client` unless the hourly limit is
     /// reached. Attempts for taken names count too, so the 409 cannot be
     /// used to enumerate accounts quickly.
-    pub async fn signup_attempt(&self, client: IpAddr, now: Timestamp) -> StoreResult<Result<(), Throttled>> {
+    pub async fn signup_attempt(
+        &self,
+        client: IpAddr,
+        now: Timestamp,
+    ) -> StoreResult<Result<(), Throttled>> {
         if self.signup_limit == 0 {
             return Ok(Ok(()));
         }
         let key = client.to_string();
         let recent = self
             .store
-            .recent_events(RateKind::Signup, &key, now - SIGNUP_WINDOW, self.signup_limit)
+            .recent_events(
+                RateKind::Signup,
+                &key,
+                window_start(now, SIGNUP_WINDOW),
+                self.signup_limit,
+            )
             .await?;
         if recent.len() >= self.signup_limit as usize {
             let oldest = recent[recent.len() - 1];

@@ -58,7 +58,9 @@ impl Tags {
             .iter()
             .position(|t| !(1..=Self::MAX_TAG_CHARS).contains(&char_len(t)))
         {
-            return Err(Invalid(format!("tag {bad} must be 1 to 32 characters long")));
+            return Err(Invalid(format!(
+                "tag {bad} must be 1 to 32 characters long"
+            )));
         }
         Ok(Self(values))
     }
@@ -75,7 +77,9 @@ pub fn check_recorded_at(at: Timestamp, now: Timestamp) -> Result<Timestamp, Inv
         return Err(Invalid::new("must not be before 1970-01-01T00:00:00Z"));
     }
     if at > now + SignedDuration::from_mins(5) {
-        return Err(Invalid::new("must not be more than 5 minutes in the future"));
+        return Err(Invalid::new(
+            "must not be more than 5 minutes in the future",
+        ));
     }
     // Stored with microsecond precision.
     Ok(Timestamp::from_microsecond(at.as_microsecond()).expect("within Timestamp's range"))
@@ -207,10 +211,16 @@ mod tests {
         assert_eq!(local_date(at, &ny), date(2026, 3, 1));
         assert_eq!(local_date(at, &Tz::utc()), date(2026, 3, 2));
         // Across the spring-forward night (Mar 8 2026 in New York).
-        assert_eq!(local_date(ts("2026-03-09T03:30:00Z"), &ny), date(2026, 3, 8));
+        assert_eq!(
+            local_date(ts("2026-03-09T03:30:00Z"), &ny),
+            date(2026, 3, 8)
+        );
         // Kiritimati is UTC+14: early UTC morning is already the next day.
         let kiri = Tz::parse("Pacific/Kiritimati").unwrap();
-        assert_eq!(local_date(ts("2026-12-31T10:00:00Z"), &kiri), date(2027, 1, 1));
+        assert_eq!(
+            local_date(ts("2026-12-31T10:00:00Z"), &kiri),
+            date(2027, 1, 1)
+        );
     }
 
     #[test]

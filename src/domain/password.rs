@@ -35,14 +35,22 @@ pub struct NewPassword(Password);
 const MIN_SCORE: Score = Score::Three;
 
 impl NewPassword {
-    pub fn parse(value: String, username: &str) -> Result<Self, Invalid> {
-        let len = char_len(&value);
+    /// The cheap part of `parse`: 8–256 code points.
+    pub fn check_length(value: &str) -> Result<(), Invalid> {
+        let len = char_len(value);
         if len < 8 {
             return Err(Invalid::new("must be at least 8 characters long"));
         }
         if len > 256 {
             return Err(Invalid::new("must be at most 256 characters long"));
         }
+        Ok(())
+    }
+
+    /// Checks length, then strength. The strength estimate takes up to tens
+    /// of milliseconds for long inputs: call it off the async workers.
+    pub fn parse(value: String, username: &str) -> Result<Self, Invalid> {
+        Self::check_length(&value)?;
         let estimate = zxcvbn::zxcvbn(&value, &[username, "moodlog", "mood", "log"]);
         if estimate.score() < MIN_SCORE {
             let mut message = String::from("is too easy to guess");
@@ -73,7 +81,11 @@ mod tests {
     #[test]
     fn refuses_short_and_long() {
         assert!(NewPassword::parse("a1!".into(), "alice").is_err());
-        let long: String = "violet tugboat simmers quietly ".chars().cycle().take(257).collect();
+        let long: String = "violet tugboat simmers quietly "
+            .chars()
+            .cycle()
+            .take(257)
+            .collect();
         let err = NewPassword::parse(long.clone(), "alice").unwrap_err();
         assert!(err.0.contains("at most 256"), "{err}");
         let max: String = long.chars().take(256).collect();
@@ -92,7 +104,14 @@ mod tests {
 
     #[test]
     fn refuses_common_and_guessable() {
-        for weak in ["password", "password1", "12345678", "qwertyuiop", "iloveyou1", "alice2024!"] {
+        for weak in [
+            "password",
+            "password1",
+            "12345678",
+            "qwertyuiop",
+            "iloveyou1",
+            "alice2024!",
+        ] {
             let err = NewPassword::parse(weak.into(), "alice").unwrap_err();
             assert!(err.0.contains("too easy to guess"), "{weak}: {err}");
         }

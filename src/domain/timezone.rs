@@ -50,14 +50,23 @@ mod tests {
 
     #[test]
     fn accepts_iana_names_in_canonical_spelling() {
-        assert_eq!(Tz::parse("America/New_York").unwrap().name(), "America/New_York");
+        assert_eq!(
+            Tz::parse("America/New_York").unwrap().name(),
+            "America/New_York"
+        );
         assert_eq!(Tz::parse("europe/paris").unwrap().name(), "Europe/Paris");
         assert_eq!(Tz::parse("UTC").unwrap().name(), "UTC");
     }
 
     #[test]
     fn refuses_unknown_names() {
-        for bad in ["", "Mars/Olympus", "EST5EDT,M3.2.0,M11.1.0", "../../etc/passwd", "Europe/Paris "] {
+        for bad in [
+            "",
+            "Mars/Olympus",
+            "EST5EDT,M3.2.0,M11.1.0",
+            "../../etc/passwd",
+            "Europe/Paris ",
+        ] {
             assert!(Tz::parse(bad).is_err(), "{bad:?}");
         }
     }

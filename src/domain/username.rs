@@ -55,7 +55,16 @@ mod tests {
 
     #[test]
     fn refuses_spaces_non_ascii_and_look_alikes() {
-        for bad in [" alice", "alice ", "al ice", "älice", "аlice", "ａlice", "al\u{0}ce", "al@ce"] {
+        for bad in [
+            " alice",
+            "alice ",
+            "al ice",
+            "älice",
+            "аlice",
+            "ａlice",
+            "al\u{0}ce",
+            "al@ce",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -96,9 +96,10 @@ impl AppError {
     fn detail(&self) -> String {
         match self {
             Self::BadJson(why) => format!("The request body is not valid JSON: {why}."),
-            Self::Unauthorized(why) | Self::Forbidden(why) | Self::NotFound(why) | Self::Conflict(why) => {
-                (*why).to_string()
-            }
+            Self::Unauthorized(why)
+            | Self::Forbidden(why)
+            | Self::NotFound(why)
+            | Self::Conflict(why) => (*why).to_string(),
             Self::MethodNotAllowed => "This path does not take that method.".into(),
             Self::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
             Self::UnsupportedMediaType => {

@@ -46,10 +46,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
 /// `application/json` or any `+json` type, with or without parameters.
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -120,7 +128,9 @@ impl<'a> Fields<'a> {
 }
 
 pub fn string(value: &Value) -> Result<&str, Invalid> {
-    value.as_str().ok_or_else(|| Invalid::new("must be a string"))
+    value
+        .as_str()
+        .ok_or_else(|| Invalid::new("must be a string"))
 }
 
 pub fn owned_string(value: &Value) -> Result<String, Invalid> {

@@ -50,7 +50,9 @@ pub struct Metrics {
 
 fn latency_histogram() -> Histogram {
     // 0.25 ms to ~4 s.
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.000_25, 2.0, 15))
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.000_25, 2.0, 15,
+    ))
 }
 
 impl Metrics {
@@ -65,13 +67,29 @@ impl Metrics {
             latency.clone(),
         );
         let db_connections = Family::default();
-        registry.register("db_connections", "Open database connections", db_connections.clone());
+        registry.register(
+            "db_connections",
+            "Open database connections",
+            db_connections.clone(),
+        );
         let db_queued_reads = Family::default();
-        registry.register("db_queued_reads", "Reads waiting for a connection", db_queued_reads.clone());
+        registry.register(
+            "db_queued_reads",
+            "Reads waiting for a connection",
+            db_queued_reads.clone(),
+        );
         let db_queued_writes = Family::default();
-        registry.register("db_queued_writes", "Writes waiting for the writer", db_queued_writes.clone());
+        registry.register(
+            "db_queued_writes",
+            "Writes waiting for the writer",
+            db_queued_writes.clone(),
+        );
         let db_commits = Family::default();
-        registry.register("db_commits", "Transactions committed by the writer", db_commits.clone());
+        registry.register(
+            "db_commits",
+            "Transactions committed by the writer",
+            db_commits.clone(),
+        );
         let db_committed_writes = Family::default();
         registry.register(
             "db_committed_writes",
@@ -111,11 +129,20 @@ impl Metrics {
             backend: stats.backend.to_string(),
         };
         let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        self.db_connections.get_or_create(&backend).set(gauge(stats.connections));
-        self.db_queued_reads.get_or_create(&backend).set(gauge(stats.queued_reads));
-        self.db_queued_writes.get_or_create(&backend).set(gauge(stats.queued_writes));
+        self.db_connections
+            .get_or_create(&backend)
+            .set(gauge(stats.connections));
+        self.db_queued_reads
+            .get_or_create(&backend)
+            .set(gauge(stats.queued_reads));
+        self.db_queued_writes
+            .get_or_create(&backend)
+            .set(gauge(stats.queued_writes));
         set_counter(&self.db_commits.get_or_create(&backend), stats.commits);
-        set_counter(&self.db_committed_writes.get_or_create(&backend), stats.committed_writes);
+        set_counter(
+            &self.db_committed_writes.get_or_create(&backend),
+            stats.committed_writes,
+        );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

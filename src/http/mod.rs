@@ -29,7 +29,9 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(users::logout))
         .route(
             "/me",
-            get(users::me).patch(users::update_me).delete(users::delete_me),
+            get(users::me)
+                .patch(users::update_me)
+                .delete(users::delete_me),
         )
         .route("/me/password", post(users::change_password))
         .route("/mood", post(mood::create).get(mood::list))
@@ -57,8 +59,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(trace)
         .layer(axum::middleware::from_fn(middleware::request_id))

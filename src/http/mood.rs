@@ -158,9 +158,9 @@ pub async fn create(
     let tags = f.optional("tags", |v| string_array(v).and_then(Tags::parse));
     let recorded_at = f.optional("recorded_at", |v| {
         let text = string(v)?;
-        let at = text
-            .parse::<Timestamp>()
-            .map_err(|_| Invalid::new("must be an RFC 3339 time with an offset, e.g. 2026-03-01T21:30:00+01:00"))?;
+        let at = text.parse::<Timestamp>().map_err(|_| {
+            Invalid::new("must be an RFC 3339 time with an offset, e.g. 2026-03-01T21:30:00+01:00")
+        })?;
         check_recorded_at(at, now)
     });
     let timezone = f.optional("timezone", |v| string(v).and_then(Tz::parse));
@@ -195,7 +195,13 @@ pub async fn create(
     });
     let outcome = state
         .store
-        .insert_entry(auth.user.id, entry, idempotency, today(&auth.user, now), now)
+        .insert_entry(
+            auth.user.id,
+            entry,
+            idempotency,
+            today(&auth.user, now),
+            now,
+        )
         .await?;
     let (created, replayed) = match outcome {
         Insert::Created(c) => (c, false),
@@ -270,14 +276,23 @@ fn parse_query<T: serde::de::DeserializeOwned>(uri: &Uri) -> AppResult<T> {
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list(State(state): State<AppState>, auth: Authenticated, uri: Uri) -> AppResult<Json<MoodListView>> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    uri: Uri,
+) -> AppResult<Json<MoodListView>> {
     let query: ListQuery = parse_query(&uri)?;
     let mut errors = Vec::new();
     let limit = query.limit.as_deref().map(|l| {
         l.parse::<u32>()
             .ok()
             .filter(|l| (1..=1000).contains(l))
-            .ok_or_else(|| errors.push(super::error::FieldError::new("limit", "must be an integer from 1 to 1000")))
+            .ok_or_else(|| {
+                errors.push(super::error::FieldError::new(
+                    "limit",
+                    "must be an integer from 1 to 1000",
+                ))
+            })
     });
     let cursor = query.cursor.as_deref().map(|c| {
         decode_cursor(c).map_err(|e| errors.push(super::error::FieldError::new("cursor", e.0)))
@@ -318,10 +333,21 @@ const NOT_FOUND: AppError = AppError::NotFound("No such entry.");
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entry (or another user's)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> AppResult<Json<EntryView>> {
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<EntryView>> {
     let id: EntryId = id.parse().map_err(|_| NOT_FOUND)?;
-    let (entry, days) = state.store.entry(auth.user.id, id).await?.ok_or(NOT_FOUND)?;
-    Ok(Json(EntryView::with_streaks(entry, &Streaks::from_days(days))))
+    let (entry, days) = state
+        .store
+        .entry(auth.user.id, id)
+        .await?
+        .ok_or(NOT_FOUND)?;
+    Ok(Json(EntryView::with_streaks(
+        entry,
+        &Streaks::from_days(days),
+    )))
 }
 
 /// Delete an entry; streaks are recomputed without it.
@@ -334,7 +360,11 @@ pub async fn get(State(state): State<AppState>, auth: Authenticated, Path(id): P
         (status = 403, description = "Cross-site cookie request", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entry (or another user's)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn delete(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> AppResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
     let id: EntryId = id.parse().map_err(|_| NOT_FOUND)?;
     if state.store.delete_entry(auth.user.id, id).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -378,7 +408,11 @@ pub struct ExportView {
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown format", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn export(State(state): State<AppState>, auth: Authenticated, uri: Uri) -> AppResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    uri: Uri,
+) -> AppResult<Response> {
     let query: ExportQuery = parse_query(&uri)?;
     let csv = match query.format.as_deref() {
         None | Some("json") => false,
@@ -393,7 +427,11 @@ pub async fn export(State(state): State<AppState>, auth: Authenticated, uri: Uri
         .into_iter()
         .map(|e| EntryView::with_streaks(e, &streaks))
         .collect();
-    let stem = format!("moodlog-{}-{}", auth.user.username.as_str(), today(&auth.user, now));
+    let stem = format!(
+        "moodlog-{}-{}",
+        auth.user.username.as_str(),
+        today(&auth.user, now)
+    );
     let (content_type, extension, body) = if csv {
         ("text/csv; charset=utf-8", "csv", to_csv(&entries)?)
     } else {
@@ -425,8 +463,17 @@ fn to_csv(entries: &[EntryView]) -> AppResult<Vec<u8>> {
     let mut out = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    out.write_record(["id", "recorded_at", "local_date", "timezone", "rating", "note", "tags", "streak"])
-        .map_err(anyhow::Error::from)?;
+    out.write_record([
+        "id",
+        "recorded_at",
+        "local_date",
+        "timezone",
+        "rating",
+        "note",
+        "tags",
+        "streak",
+    ])
+    .map_err(anyhow::Error::from)?;
     for e in entries {
         let tags = serde_json::to_string(&e.tags).map_err(anyhow::Error::from)?;
         out.write_record([
@@ -441,5 +488,6 @@ fn to_csv(entries: &[EntryView]) -> AppResult<Vec<u8>> {
         ])
         .map_err(anyhow::Error::from)?;
     }
-    out.into_inner().map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))
+    out.into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))
 }

@@ -118,18 +118,35 @@ pub async fn sign_up(
 ) -> AppResult<Response> {
     let mut f = Fields::of(&body)?;
     let username = f.required("username", |v| string(v).and_then(Username::parse));
-    let password = f.required("password", owned_string);
+    let password = f.required("password", |v| {
+        let p = owned_string(v)?;
+        NewPassword::check_length(&p).map(|()| p)
+    });
     let timezone = f.optional("timezone", |v| string(v).and_then(Tz::parse));
-    let password = match (&username, password) {
-        (Some(name), Some(p)) => f.record("password", NewPassword::parse(p, name.as_str())),
-        _ => None,
+    let password = match password {
+        // Checked against the name as typed when it is invalid, so that
+        // every invalid field is reported at once.
+        Some(p) => {
+            let name = username.as_ref().map_or_else(
+                || body["username"].as_str().unwrap_or_default().to_string(),
+                |n| n.as_str().to_string(),
+            );
+            f.record("password", state.hasher.check_new(p, name).await?)
+        }
+        None => None,
     };
-    let (Some(username), Some(password), Some(timezone), true) = (username, password, timezone, f.is_clean()) else {
+    let (Some(username), Some(password), Some(timezone), true) =
+        (username, password, timezone, f.is_clean())
+    else {
         return Err(f.into_error());
     };
 
     let now = state.clock.now();
-    state.throttle.signup_attempt(client.ip(), now).await?.map_err(throttled)?;
+    state
+        .throttle
+        .signup_attempt(client.ip(), now)
+        .await?
+        .map_err(throttled)?;
     let hash = state.hasher.hash(password.into_password()).await?;
     let user = state
         .store
@@ -174,7 +191,11 @@ pub async fn login(
     };
     let now = state.clock.now();
     let client = client.ip();
-    state.throttle.check_login(&username, client, now).await?.map_err(throttled)?;
+    state
+        .throttle
+        .check_login(&username, client, now)
+        .await?
+        .map_err(throttled)?;
 
     // A malformed name cannot exist, but costs the same as an unknown one.
     let found = match Username::parse(&username) {
@@ -308,10 +329,17 @@ async fn confirm_password(
 ) -> AppResult<()> {
     let username = auth.user.username.as_str();
     let now = state.clock.now();
-    state.throttle.check_login(username, client.ip(), now).await?.map_err(throttled)?;
+    state
+        .throttle
+        .check_login(username, client.ip(), now)
+        .await?
+        .map_err(throttled)?;
     let hash = state.store.password_hash(auth.user.id).await?;
     if !state.hasher.verify(Password::new(password), hash).await? {
-        state.throttle.login_failed(username, client.ip(), now).await?;
+        state
+            .throttle
+            .login_failed(username, client.ip(), now)
+            .await?;
         return Err(AppError::Forbidden("The password is wrong."));
     }
     Ok(())
@@ -339,14 +367,25 @@ pub async fn change_password(
     let mut f = Fields::of(&body)?;
     let current = f.required("current_password", owned_string);
     let new = f.required("new_password", |v| {
-        owned_string(v).and_then(|p| NewPassword::parse(p, auth.user.username.as_str()))
+        let p = owned_string(v)?;
+        NewPassword::check_length(&p).map(|()| p)
     });
+    let new = match new {
+        Some(p) => {
+            let name = auth.user.username.as_str().to_string();
+            f.record("new_password", state.hasher.check_new(p, name).await?)
+        }
+        None => None,
+    };
     let (Some(current), Some(new), true) = (current, new, f.is_clean()) else {
         return Err(f.into_error());
     };
     confirm_password(&state, &auth, client, current).await?;
     let hash = state.hasher.hash(new.into_password()).await?;
-    state.store.set_password(auth.user.id, &hash, auth.session_id).await?;
+    state
+        .store
+        .set_password(auth.user.id, &hash, auth.session_id)
+        .await?;
     tracing::info!(user = auth.user.id.0, "password changed");
     Ok(StatusCode::NO_CONTENT)
 }

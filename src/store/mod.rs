@@ -153,7 +153,7 @@ pub struct StoreStats {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Answers when the database can serve a query.
+    /// Answers when the database can serve reads and writes.
     async fn ping(&self) -> StoreResult<()>;
 
     fn stats(&self) -> StoreStats;

@@ -5,4 +5,5 @@ mod support;
 
 mod accounts;
 mod contract;
+mod faults;
 mod mood;

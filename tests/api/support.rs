@@ -112,7 +112,11 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        assert_eq!(response.status(), StatusCode::CREATED, "sign-up of {username}");
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "sign-up of {username}"
+        );
         let response = self.log_in(username, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK, "login of {username}");
         let body: Value = response.json().await.expect("json");

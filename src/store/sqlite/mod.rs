@@ -38,7 +38,10 @@ pub struct SqliteConfig {
 }
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_entry_id_sequence.sql"),
+];
 
 pub struct SqliteStore {
     threads: Threads,
@@ -65,7 +68,11 @@ impl SqliteStore {
     }
 }
 
-fn open_connection(path: &Path, durability: Durability, read_only: bool) -> anyhow::Result<Connection> {
+fn open_connection(
+    path: &Path,
+    durability: Durability,
+    read_only: bool,
+) -> anyhow::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -265,14 +272,15 @@ fn insert_entry(
     today: Date,
     now: Timestamp,
 ) -> StoreResult<Insert> {
-    if let Some(key) = &idempotency {
-        if let Some(first) = replay(conn, user, key)? {
-            return Ok(Insert::Replayed(first));
-        }
+    if let Some(key) = &idempotency
+        && let Some(first) = replay(conn, user, key)?
+    {
+        return Ok(Insert::Replayed(first));
     }
     let local_date = new.local_date();
+    // Never `max(id) + 1`: a deleted entry's id must not be handed out again.
     let id: i64 = conn
-        .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM entries")?
+        .prepare_cached("UPDATE entry_id_sequence SET last_id = last_id + 1 RETURNING last_id")?
         .query_row([], |r| r.get(0))?;
     let entry = Entry {
         id: EntryId(id),
@@ -283,7 +291,8 @@ fn insert_entry(
         timezone: new.timezone.name().to_string(),
         local_date,
     };
-    let tags = serde_json::to_string(&entry.tags).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let tags =
+        serde_json::to_string(&entry.tags).map_err(|e| StoreError::Internal(e.to_string()))?;
     let day = local_date.to_string();
     conn.prepare_cached(
         "INSERT INTO entries
@@ -376,13 +385,16 @@ fn mood_page(conn: &mut Connection, user: UserId, page: Page) -> StoreResult<Moo
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// Both paths must answer: a reader, and the writer (which needs the
+    /// database's write lock to open its transaction).
     async fn ping(&self) -> StoreResult<()> {
-        self.threads
-            .read(|conn| {
-                conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
-                Ok(())
-            })
-            .await
+        fn select_one(conn: &Connection) -> StoreResult<()> {
+            conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
+            Ok(())
+        }
+        let read = self.threads.read(|conn| select_one(conn));
+        let write = self.threads.write(select_one);
+        tokio::try_join!(read, write).map(drop)
     }
 
     fn stats(&self) -> StoreStats {
@@ -677,8 +689,13 @@ impl Store for SqliteStore {
         self.threads
             .write(move |conn| {
                 let mut n = conn
-                    .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1 OR last_used_at <= ?2")?
-                    .execute(params![micros(cutoffs.now), micros(cutoffs.sessions_idle_before)])?;
+                    .prepare_cached(
+                        "DELETE FROM sessions WHERE expires_at <= ?1 OR last_used_at <= ?2",
+                    )?
+                    .execute(params![
+                        micros(cutoffs.now),
+                        micros(cutoffs.sessions_idle_before)
+                    ])?;
                 n += conn
                     .prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
                     .execute([micros(cutoffs.keys_before)])?;

@@ -1,0 +1,57 @@
+//! The database failing under the server: answers are 503 problem details
+//! within the request timeout, and service recovers by itself.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_database_gives_503_within_the_timeout_then_recovers() {
+    let app = TestApp::spawn_with(|c| c.request_timeout = Duration::from_millis(800)).await;
+    let token = app.user("alice").await;
+    app.mood(&token, json!({"rating": 5})).await;
+
+    // Another process takes SQLite's write lock and holds it.
+    let intruder = rusqlite::Connection::open(app.dir.path().join("moodlog.db")).unwrap();
+    intruder.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let started = Instant::now();
+    let response = app.post_mood(&token, json!({"rating": 6})).await;
+    let problem = assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        !detail.contains("SQL") && !detail.contains(".db"),
+        "leaks internals: {detail}"
+    );
+
+    let response = app.request(Method::GET, "/readyz").send().await.unwrap();
+    assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+
+    // Reads do not need the lock and go on being served.
+    let list = app.moods(&token).await;
+    assert!(!list["entries"].as_array().unwrap().is_empty());
+
+    intruder.execute_batch("ROLLBACK").unwrap();
+    drop(intruder);
+
+    // Recovery without a restart (the writer may first finish its queue).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = app.request(Method::GET, "/readyz").send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never became ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let created = app.mood(&token, json!({"rating": 7})).await;
+    assert_eq!(created["rating"], 7);
+}
