@@ -64,7 +64,8 @@ impl PasswordHasher {
         password: String,
         username: String,
     ) -> anyhow::Result<Result<NewPassword, Invalid>> {
-        self.run(move || NewPassword::parse(password, &username)).await
+        self.run(move || NewPassword::parse(password, &username))
+            .await
     }
 
     async fn run<T: Send + 'static>(

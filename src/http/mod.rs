@@ -58,7 +58,13 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(
+            SwaggerUi::new("/docs")
+                .url("/openapi.json", ApiDoc::openapi())
+                // Swagger UI otherwise shows a badge image fetched from
+                // validator.swagger.io: every asset must come from us.
+                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::timeout,

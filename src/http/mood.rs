@@ -31,6 +31,8 @@ pub struct EntryView {
     /// 1 (worst) to 10 (best).
     #[schema(minimum = 1, maximum = 10)]
     pub rating: u8,
+    /// Always present; `null` when there is no note.
+    #[schema(required = true)]
     pub note: Option<String>,
     pub tags: Vec<String>,
     /// When the mood was felt, in UTC.
@@ -91,6 +93,7 @@ pub struct MoodListView {
     /// Newest first (by `recorded_at`, then `id`).
     pub entries: Vec<EntryView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -234,7 +237,8 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1–1000; without it, every entry is returned.
-    #[param(minimum = 1, maximum = 1000)]
+    // Parsed by hand (to answer 422, not 400), but documented as what it is.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -50,7 +50,11 @@ async fn unknown_paths_are_404_problems() {
     ] {
         let anonymous = app.request(method.clone(), path).send().await.unwrap();
         assert_problem(anonymous, StatusCode::NOT_FOUND).await;
-        let authed = app.authed(method.clone(), path, &token).send().await.unwrap();
+        let authed = app
+            .authed(method.clone(), path, &token)
+            .send()
+            .await
+            .unwrap();
         assert_problem(authed, StatusCode::NOT_FOUND).await;
     }
 }
@@ -74,9 +78,15 @@ async fn wrong_methods_are_405_problems_with_allow() {
             .map(|m| m.trim().to_string())
             .collect();
         for m in allowed {
-            assert!(allow.contains(*m), "{method} {path}: Allow {allow:?} lacks {m}");
+            assert!(
+                allow.contains(*m),
+                "{method} {path}: Allow {allow:?} lacks {m}"
+            );
         }
-        assert!(!allow.contains(method.as_str()), "{method} {path}: {allow:?}");
+        assert!(
+            !allow.contains(method.as_str()),
+            "{method} {path}: {allow:?}"
+        );
         assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
     }
 }
@@ -108,7 +118,10 @@ fn parse_metrics(text: &str) -> Vec<Sample> {
         .map(|line| {
             let (series, value) = line.rsplit_once(' ').expect("name and value");
             let (name, labels) = match series.split_once('{') {
-                Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}').expect("closing brace"))),
+                Some((name, rest)) => (
+                    name,
+                    parse_labels(rest.strip_suffix('}').expect("closing brace")),
+                ),
                 None => (series, BTreeMap::new()),
             };
             Sample {
@@ -145,7 +158,11 @@ fn find<'a>(samples: &'a [Sample], suffix: &str, labels: &[(&str, &str)]) -> Vec
     samples
         .iter()
         .filter(|s| s.name.ends_with(suffix))
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+        .filter(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
         .collect()
 }
 
@@ -166,16 +183,26 @@ async fn metrics_count_requests_by_route_and_status_with_latency_and_db_figures(
     }
     let entry_path = format!("/mood/{}", entry["id"].as_str().unwrap());
     assert_eq!(app.get_json(&entry_path, &token).await.0, StatusCode::OK);
-    assert_eq!(app.get_json("/mood/987654", &token).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(app.get_json("/mood/987655", &token).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get_json("/mood/987654", &token).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get_json("/mood/987655", &token).await.0,
+        StatusCode::NOT_FOUND
+    );
     app.request(Method::GET, "/mood").send().await.unwrap(); // 401
-    app.request(Method::GET, "/no/such/path").send().await.unwrap();
+    app.request(Method::GET, "/no/such/path")
+        .send()
+        .await
+        .unwrap();
 
     let response = app.request(Method::GET, "/metrics").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = header(&response, "content-type").unwrap();
     assert!(
-        content_type.starts_with("text/plain") || content_type.starts_with("application/openmetrics-text"),
+        content_type.starts_with("text/plain")
+            || content_type.starts_with("application/openmetrics-text"),
         "{content_type}"
     );
     let text = response.text().await.unwrap();
@@ -183,14 +210,28 @@ async fn metrics_count_requests_by_route_and_status_with_latency_and_db_figures(
 
     // Requests by route template and status.
     let get = |route: &'static str, status: &'static str| -> f64 {
-        one(&samples, "_total", &[("method", "GET"), ("route", route), ("status", status)]).value
+        one(
+            &samples,
+            "_total",
+            &[("method", "GET"), ("route", route), ("status", status)],
+        )
+        .value
     };
     assert_eq!(get("/healthz", "200"), 3.0);
     assert_eq!(get("/mood/{id}", "200"), 1.0);
-    assert_eq!(get("/mood/{id}", "404"), 2.0, "ids are folded into the route template");
+    assert_eq!(
+        get("/mood/{id}", "404"),
+        2.0,
+        "ids are folded into the route template"
+    );
     assert_eq!(get("/mood", "401"), 1.0);
     assert_eq!(
-        one(&samples, "_total", &[("method", "POST"), ("route", "/mood"), ("status", "201")]).value,
+        one(
+            &samples,
+            "_total",
+            &[("method", "POST"), ("route", "/mood"), ("status", "201")]
+        )
+        .value,
         1.0
     );
     assert!(
@@ -202,28 +243,75 @@ async fn metrics_count_requests_by_route_and_status_with_latency_and_db_figures(
     );
 
     // A latency histogram per route: cumulative buckets ending at +Inf.
-    assert!(text.contains("# TYPE") && text.contains("histogram"), "{text}");
-    let buckets = find(&samples, "_bucket", &[("method", "GET"), ("route", "/healthz")]);
+    assert!(
+        text.contains("# TYPE") && text.contains("histogram"),
+        "{text}"
+    );
+    let buckets = find(
+        &samples,
+        "_bucket",
+        &[("method", "GET"), ("route", "/healthz")],
+    );
     assert!(buckets.len() >= 5, "{buckets:?}");
-    let inf = one(&samples, "_bucket", &[("method", "GET"), ("route", "/healthz"), ("le", "+Inf")]);
+    let inf = one(
+        &samples,
+        "_bucket",
+        &[("method", "GET"), ("route", "/healthz"), ("le", "+Inf")],
+    );
     assert_eq!(inf.value, 3.0);
     let mut by_bound: Vec<(f64, f64)> = buckets
         .iter()
-        .map(|b| (b.labels["le"].parse::<f64>().unwrap_or(f64::INFINITY), b.value))
+        .map(|b| {
+            (
+                b.labels["le"].parse::<f64>().unwrap_or(f64::INFINITY),
+                b.value,
+            )
+        })
         .collect();
     by_bound.sort_by(|a, b| a.0.total_cmp(&b.0));
-    assert!(by_bound.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative: {by_bound:?}");
-    assert_eq!(one(&samples, "_count", &[("method", "GET"), ("route", "/healthz")]).value, 3.0);
-    assert!(one(&samples, "_sum", &[("method", "GET"), ("route", "/healthz")]).value > 0.0);
+    assert!(
+        by_bound.windows(2).all(|w| w[0].1 <= w[1].1),
+        "cumulative: {by_bound:?}"
+    );
+    assert_eq!(
+        one(
+            &samples,
+            "_count",
+            &[("method", "GET"), ("route", "/healthz")]
+        )
+        .value,
+        3.0
+    );
+    assert!(
+        one(
+            &samples,
+            "_sum",
+            &[("method", "GET"), ("route", "/healthz")]
+        )
+        .value
+            > 0.0
+    );
 
     // Database figures: the test app has 2 reader connections and 1 writer.
-    let connections: Vec<&Sample> = samples.iter().filter(|s| s.name.contains("db_connections")).collect();
+    let connections: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name.contains("db_connections"))
+        .collect();
     assert_eq!(connections.len(), 1, "{connections:?}");
     assert_eq!(connections[0].value, 3.0);
-    let commits: Vec<&Sample> = samples.iter().filter(|s| s.name.contains("db_commits")).collect();
+    let commits: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name.contains("db_commits"))
+        .collect();
     assert_eq!(commits.len(), 1, "{commits:?}");
-    assert!(commits[0].value >= 1.0, "the sign-up, login and entry were committed");
-    assert!(samples.iter().any(|s| s.name.contains("db_queued_writes")), "{text}");
+    assert!(
+        commits[0].value >= 1.0,
+        "the sign-up, login and entry were committed"
+    );
+    assert!(
+        samples.iter().any(|s| s.name.contains("db_queued_writes")),
+        "{text}"
+    );
 }
 
 // ---------------------------------------------------------------- OpenAPI
@@ -246,12 +334,22 @@ const API_PATHS: &[(&str, &[&str])] = &[
 /// The paths that need no credentials.
 const PUBLIC_PATHS: &[&str] = &["/users", "/login", "/healthz", "/readyz", "/metrics"];
 
-const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const HTTP_METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 async fn openapi(app: &TestApp) -> Value {
-    let response = app.request(Method::GET, "/openapi.json").send().await.unwrap();
+    let response = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(header(&response, "content-type").unwrap().starts_with("application/json"));
+    assert!(
+        header(&response, "content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
     response.json().await.unwrap()
 }
 
@@ -269,11 +367,17 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
 async fn openapi_is_3_1_and_lists_every_path_with_its_methods() {
     let app = TestApp::spawn().await;
     let doc = openapi(&app).await;
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{}",
+        doc["openapi"]
+    );
     assert!(doc["info"]["title"].is_string());
     let paths = doc["paths"].as_object().expect("paths");
     for (path, methods) in API_PATHS {
-        let item = paths.get(*path).unwrap_or_else(|| panic!("{path} is missing"));
+        let item = paths
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} is missing"));
         let documented: BTreeSet<&str> = item
             .as_object()
             .unwrap()
@@ -287,7 +391,8 @@ async fn openapi_is_3_1_and_lists_every_path_with_its_methods() {
     // Nothing undocumented by API.md (the document and the docs page aside).
     for path in paths.keys() {
         assert!(
-            API_PATHS.iter().any(|(p, _)| p == path) || ["/openapi.json", "/docs"].contains(&path.as_str()),
+            API_PATHS.iter().any(|(p, _)| p == path)
+                || ["/openapi.json", "/docs"].contains(&path.as_str()),
             "{path} is not in API.md"
         );
     }
@@ -297,19 +402,31 @@ async fn openapi_is_3_1_and_lists_every_path_with_its_methods() {
 async fn openapi_documents_auth_and_problem_responses() {
     let app = TestApp::spawn().await;
     let doc = openapi(&app).await;
-    let schemes = doc["components"]["securitySchemes"].as_object().expect("security schemes");
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .expect("security schemes");
     assert!(
-        schemes.values().any(|s| s["type"] == "http" && s["scheme"].as_str().map(str::to_ascii_lowercase).as_deref() == Some("bearer")),
+        schemes.values().any(|s| s["type"] == "http"
+            && s["scheme"].as_str().map(str::to_ascii_lowercase).as_deref() == Some("bearer")),
         "{schemes:?}"
     );
     for (path, methods) in API_PATHS {
         for method in *methods {
             let operation = &doc["paths"][path][method];
             let responses = operation["responses"].as_object().expect("responses");
-            assert!(responses.keys().any(|s| s.starts_with('2')), "{method} {path}: no success");
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path}: no success"
+            );
             if !PUBLIC_PATHS.contains(path) {
-                assert!(responses.contains_key("401"), "{method} {path} does not document 401");
-                assert!(operation["security"].is_array(), "{method} {path} has no security");
+                assert!(
+                    responses.contains_key("401"),
+                    "{method} {path} does not document 401"
+                );
+                assert!(
+                    operation["security"].is_array(),
+                    "{method} {path} has no security"
+                );
             }
             for (status, response) in responses {
                 if status.starts_with('4') || status.starts_with('5') {
@@ -324,7 +441,10 @@ async fn openapi_documents_auth_and_problem_responses() {
     }
     let post = &doc["paths"]["/mood"]["post"]["responses"];
     for status in ["201", "400", "401", "413", "415", "422"] {
-        assert!(post.get(status).is_some(), "POST /mood does not document {status}");
+        assert!(
+            post.get(status).is_some(),
+            "POST /mood does not document {status}"
+        );
     }
     assert!(post["201"]["headers"].get("Location").is_some());
 }
@@ -335,49 +455,116 @@ async fn openapi_schemas_agree_with_api_md() {
     let doc = openapi(&app).await;
 
     // The request body of POST /mood.
-    let body = resolve(&doc, &doc["paths"]["/mood"]["post"]["requestBody"]["content"]["application/json"]["schema"]);
+    let body = resolve(
+        &doc,
+        &doc["paths"]["/mood"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+    );
     assert_eq!(body["required"], json!(["rating"]));
     let rating = &body["properties"]["rating"];
     assert_eq!(rating["type"], "integer");
-    assert_eq!((rating["minimum"].as_f64(), rating["maximum"].as_f64()), (Some(1.0), Some(10.0)));
+    assert_eq!(
+        (rating["minimum"].as_f64(), rating["maximum"].as_f64()),
+        (Some(1.0), Some(10.0))
+    );
     assert_eq!(body["properties"]["note"]["maxLength"], 2000);
     assert_eq!(body["properties"]["tags"]["maxItems"], 10);
-    let params = doc["paths"]["/mood"]["post"]["parameters"].as_array().expect("parameters");
+    let params = doc["paths"]["/mood"]["post"]["parameters"]
+        .as_array()
+        .expect("parameters");
     assert!(
-        params
-            .iter()
-            .any(|p| p["in"] == "header" && p["name"].as_str().unwrap().eq_ignore_ascii_case("idempotency-key")),
+        params.iter().any(|p| p["in"] == "header"
+            && p["name"]
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case("idempotency-key")),
         "{params:?}"
     );
 
     // An entry has every field API.md lists, always present.
-    let entry = resolve(&doc, &doc["paths"]["/mood/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]);
-    let fields = ["id", "rating", "note", "tags", "recorded_at", "timezone", "local_date", "streak"];
-    let required: BTreeSet<&str> = entry["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let entry = resolve(
+        &doc,
+        &doc["paths"]["/mood/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+    );
+    let fields = [
+        "id",
+        "rating",
+        "note",
+        "tags",
+        "recorded_at",
+        "timezone",
+        "local_date",
+        "streak",
+    ];
+    let required: BTreeSet<&str> = entry["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     for field in fields {
-        assert!(entry["properties"].get(field).is_some(), "entry.{field} undocumented");
-        assert!(required.contains(field), "entry.{field} is always present but not required");
+        assert!(
+            entry["properties"].get(field).is_some(),
+            "entry.{field} undocumented"
+        );
+        assert!(
+            required.contains(field),
+            "entry.{field} is always present but not required"
+        );
     }
     assert_eq!(entry["properties"]["id"]["type"], "string");
 
     // The list, with its paging parameters.
-    let list = resolve(&doc, &doc["paths"]["/mood"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]);
-    let required: BTreeSet<&str> = list["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    for field in ["current_streak", "longest_streak", "logged_today", "today", "timezone", "entries", "next_cursor"] {
-        assert!(list["properties"].get(field).is_some(), "list.{field} undocumented");
-        assert!(required.contains(field), "list.{field} is always present but not required");
+    let list = resolve(
+        &doc,
+        &doc["paths"]["/mood"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+    );
+    let required: BTreeSet<&str> = list["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for field in [
+        "current_streak",
+        "longest_streak",
+        "logged_today",
+        "today",
+        "timezone",
+        "entries",
+        "next_cursor",
+    ] {
+        assert!(
+            list["properties"].get(field).is_some(),
+            "list.{field} undocumented"
+        );
+        assert!(
+            required.contains(field),
+            "list.{field} is always present but not required"
+        );
     }
-    let params = doc["paths"]["/mood"]["get"]["parameters"].as_array().expect("parameters");
-    let limit = params.iter().find(|p| p["name"] == "limit").expect("limit parameter");
+    let params = doc["paths"]["/mood"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    let limit = params
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .expect("limit parameter");
     assert_eq!(limit["in"], "query");
     assert_eq!(limit["schema"]["type"], "integer", "{limit}");
     assert_eq!(limit["schema"]["minimum"], 1);
     assert_eq!(limit["schema"]["maximum"], 1000);
-    assert!(params.iter().any(|p| p["name"] == "cursor" && p["in"] == "query"));
+    assert!(
+        params
+            .iter()
+            .any(|p| p["name"] == "cursor" && p["in"] == "query")
+    );
 
     // The export formats.
     let export = doc["paths"]["/mood/export"]["get"].to_string();
-    assert!(export.contains("text/csv") && export.contains("format"), "{export}");
+    assert!(
+        export.contains("text/csv") && export.contains("format"),
+        "{export}"
+    );
 }
 
 // ---------------------------------------------------------------- /docs
@@ -398,7 +585,11 @@ async fn docs_page_is_served_with_every_asset_from_this_server() {
     let app = TestApp::spawn().await;
     let response = app.request(Method::GET, "/docs").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(header(&response, "content-type").unwrap().starts_with("text/html"));
+    assert!(
+        header(&response, "content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
     if let Some(csp) = header(&response, "content-security-policy") {
         assert!(!csp.contains("http:") && !csp.contains("https:"), "{csp}");
     }
@@ -415,14 +606,21 @@ async fn docs_page_is_served_with_every_asset_from_this_server() {
     let mut fetched = Vec::new();
     for asset in &assets {
         let url: Url = page_url.join(asset).unwrap();
-        assert_eq!(url.host_str(), page_url.host_str(), "{asset} is not served by this server");
+        assert_eq!(
+            url.host_str(),
+            page_url.host_str(),
+            "{asset} is not served by this server"
+        );
         assert_eq!(url.port(), page_url.port(), "{asset}");
         let response = app.client.get(url.clone()).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{url}");
         let body = response.text().await.unwrap_or_default();
         assert!(!body.is_empty(), "{url}");
         if asset.ends_with(".css") {
-            assert!(!body.contains("url(http") && !body.contains("@import"), "{asset} loads from elsewhere");
+            assert!(
+                !body.contains("url(http") && !body.contains("@import"),
+                "{asset} loads from elsewhere"
+            );
         }
         fetched.push((asset.clone(), body));
     }
@@ -451,24 +649,51 @@ async fn authenticated_and_credential_responses_are_no_store() {
     let app = TestApp::spawn().await;
     let signup = app.sign_up("alice", PASSWORD).await;
     assert_eq!(signup.status(), StatusCode::CREATED);
-    assert_eq!(header(&signup, "cache-control").as_deref(), Some("no-store"), "POST /users");
+    assert_eq!(
+        header(&signup, "cache-control").as_deref(),
+        Some("no-store"),
+        "POST /users"
+    );
     let login = app.log_in("alice", PASSWORD).await;
     assert_eq!(login.status(), StatusCode::OK);
-    assert_eq!(header(&login, "cache-control").as_deref(), Some("no-store"), "POST /login");
+    assert_eq!(
+        header(&login, "cache-control").as_deref(),
+        Some("no-store"),
+        "POST /login"
+    );
     let cookie = header(&login, "set-cookie").expect("session cookie");
     let cookie = cookie.split(';').next().unwrap().to_string();
-    let token = login.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let token = login.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let failed = app.log_in("alice", "wrong password!").await;
     assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(header(&failed, "cache-control").as_deref(), Some("no-store"), "failed login");
+    assert_eq!(
+        header(&failed, "cache-control").as_deref(),
+        Some("no-store"),
+        "failed login"
+    );
 
     let entry = app.mood(&token, json!({"rating": 5})).await;
     let entry_path = format!("/mood/{}", entry["id"].as_str().unwrap());
     let requests = [
         (Method::GET, "/me".to_string(), None),
-        (Method::PATCH, "/me".to_string(), Some(json!({"timezone": "Europe/Paris"}))),
-        (Method::POST, "/mood".to_string(), Some(json!({"rating": 6}))),
-        (Method::POST, "/mood".to_string(), Some(json!({"rating": 60}))),
+        (
+            Method::PATCH,
+            "/me".to_string(),
+            Some(json!({"timezone": "Europe/Paris"})),
+        ),
+        (
+            Method::POST,
+            "/mood".to_string(),
+            Some(json!({"rating": 6})),
+        ),
+        (
+            Method::POST,
+            "/mood".to_string(),
+            Some(json!({"rating": 60})),
+        ),
         (Method::GET, "/mood".to_string(), None),
         (Method::GET, entry_path.clone(), None),
         (Method::GET, "/mood/export?format=csv".to_string(), None),
@@ -482,7 +707,11 @@ async fn authenticated_and_credential_responses_are_no_store() {
             request = request.json(&body);
         }
         let response = request.send().await.unwrap();
-        assert!(response.status().as_u16() < 500, "{method} {path}: {}", response.status());
+        assert!(
+            response.status().as_u16() < 500,
+            "{method} {path}: {}",
+            response.status()
+        );
         assert_eq!(
             header(&response, "cache-control").as_deref(),
             Some("no-store"),
@@ -498,7 +727,10 @@ async fn authenticated_and_credential_responses_are_no_store() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(header(&response, "cache-control").as_deref(), Some("no-store"));
+    assert_eq!(
+        header(&response, "cache-control").as_deref(),
+        Some("no-store")
+    );
 }
 
 #[tokio::test]
@@ -511,12 +743,18 @@ async fn x_request_id_is_echoed_or_generated() {
         (Method::GET, "/mood", false),
         (Method::GET, "/mood", true),
     ] {
-        let mut request = app.request(method.clone(), path).header("x-request-id", "req-42_a.B");
+        let mut request = app
+            .request(method.clone(), path)
+            .header("x-request-id", "req-42_a.B");
         if auth {
             request = request.bearer_auth(&token);
         }
         let response = request.send().await.unwrap();
-        assert_eq!(header(&response, "x-request-id").as_deref(), Some("req-42_a.B"), "{method} {path}");
+        assert_eq!(
+            header(&response, "x-request-id").as_deref(),
+            Some("req-42_a.B"),
+            "{method} {path}"
+        );
     }
 
     // Without one, every response gets its own.

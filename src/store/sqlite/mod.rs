@@ -38,10 +38,7 @@ pub struct SqliteConfig {
 }
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_init.sql"),
-    include_str!("migrations/0002_entry_id_sequence.sql"),
-];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
 
 pub struct SqliteStore {
     threads: Threads,

@@ -34,6 +34,15 @@ CREATE TABLE entries (
 ) STRICT, WITHOUT ROWID;
 CREATE UNIQUE INDEX entries_id ON entries (id);
 
+-- Entry ids come from this counter, which only grows: an id is never reused,
+-- even after the newest entry is deleted, so an old link or an idempotent
+-- replay's Location never names somebody else's entry.
+CREATE TABLE entry_id_sequence (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    last_id   INTEGER NOT NULL
+) STRICT;
+INSERT INTO entry_id_sequence (singleton, last_id) VALUES (1, 0);
+
 -- How many entries each user has on each local date: the counted days that
 -- streaks are computed from, kept in step with `entries` in every write.
 CREATE TABLE entry_days (
