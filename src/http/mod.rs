@@ -5,7 +5,7 @@ pub mod json;
 pub mod metrics;
 mod middleware;
 mod mood;
-mod openapi;
+pub mod openapi;
 mod ops;
 mod users;
 

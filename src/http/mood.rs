@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{AppError, AppResult, Problem};
 use super::json::{Fields, JsonBody, integer, owned_string, string, string_array};
+use super::openapi::{BodyErrors, CrossSite, Unauthenticated};
 use super::users::UserView;
 use crate::app::{AppState, IDEMPOTENCY_WINDOW};
 use crate::auth::Authenticated;
@@ -137,11 +138,9 @@ fn today(user: &User, now: Timestamp) -> Date {
     responses(
         (status = 201, description = "Stored", body = CreatedView,
             headers(("Location" = String, description = "The new entry's URL"))),
-        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Cross-site cookie request", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
+        Unauthenticated,
+        CrossSite,
         (status = 422, description = "Invalid fields, or a reused idempotency key", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
@@ -277,7 +276,7 @@ fn parse_query<T: serde::de::DeserializeOwned>(uri: &Uri) -> AppResult<T> {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "Entries and streaks", body = MoodListView),
-        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
@@ -334,7 +333,7 @@ const NOT_FOUND: AppError = AppError::NotFound("No such entry.");
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The entry", body = EntryView),
-        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 404, description = "No such entry (or another user's)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
@@ -360,8 +359,8 @@ pub async fn get(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Cross-site cookie request", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        CrossSite,
         (status = 404, description = "No such entry (or another user's)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
@@ -409,7 +408,7 @@ pub struct ExportView {
                 (String = "text/csv"),
             ),
             headers(("Content-Disposition" = String, description = "attachment; filename=..."))),
-        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
         (status = 422, description = "Unknown format", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn export(

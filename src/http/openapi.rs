@@ -1,9 +1,55 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
+use super::error::Problem;
 use super::{error, mood, ops, users};
+
+// Responses that many endpoints share, documented once. They describe what
+// `AppError` renders; no handler constructs them.
+
+/// The body of a request was refused before its fields were read.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+pub enum BodyErrors {
+    #[response(
+        status = 400,
+        description = "The body is not valid JSON",
+        content_type = "application/problem+json"
+    )]
+    Malformed(Problem),
+    #[response(
+        status = 413,
+        description = "The body is larger than 64 KiB",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "The body is not `application/json`",
+        content_type = "application/problem+json"
+    )]
+    NotJson(Problem),
+}
+
+/// No, bad, expired or revoked credentials.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+#[response(status = 401, description = "Not logged in: no, bad, expired or revoked credentials",
+    content_type = "application/problem+json",
+    headers(("WWW-Authenticate" = String, description = "`Bearer`")))]
+pub struct Unauthenticated(Problem);
+
+/// A write authenticated by the session cookie alone, from another origin.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+#[response(
+    status = 403,
+    description = "A cookie-authenticated write from another origin",
+    content_type = "application/problem+json"
+)]
+pub struct CrossSite(Problem);
 
 #[derive(OpenApi)]
 #[openapi(

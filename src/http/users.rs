@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::error::{AppError, AppResult, Problem};
 use super::json::{Fields, JsonBody, owned_string, string};
+use super::openapi::{BodyErrors, CrossSite, Unauthenticated};
 use crate::app::AppState;
 use crate::auth::{Authenticated, SESSION_COOKIE, Throttled, Token};
 use crate::domain::{NewPassword, Password, Tz, User, Username};
@@ -94,6 +95,23 @@ mod bodies {
 }
 pub use bodies::*;
 
+/// Reads a new password from field `name`: its length here, its strength
+/// (slow) on the blocking pool.
+async fn new_password(
+    state: &AppState,
+    f: &mut Fields<'_>,
+    name: &str,
+    username: String,
+) -> AppResult<Option<NewPassword>> {
+    let Some(password) = f.required(name, |v| {
+        let p = owned_string(v)?;
+        NewPassword::check_length(&p).map(|()| p)
+    }) else {
+        return Ok(None);
+    };
+    Ok(f.record(name, state.hasher.check_new(password, username).await?))
+}
+
 fn throttled(t: Throttled) -> AppError {
     AppError::Throttled {
         retry_after_secs: t.retry_after_secs,
@@ -104,10 +122,8 @@ fn throttled(t: Throttled) -> AppError {
 #[utoipa::path(post, path = "/users", tag = "accounts", request_body = SignUp,
     responses(
         (status = 201, description = "Account created", body = UserView),
-        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or a weak password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many sign-ups from this address", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -118,23 +134,14 @@ pub async fn sign_up(
 ) -> AppResult<Response> {
     let mut f = Fields::of(&body)?;
     let username = f.required("username", |v| string(v).and_then(Username::parse));
-    let password = f.required("password", |v| {
-        let p = owned_string(v)?;
-        NewPassword::check_length(&p).map(|()| p)
-    });
     let timezone = f.optional("timezone", |v| string(v).and_then(Tz::parse));
-    let password = match password {
-        // Checked against the name as typed when it is invalid, so that
-        // every invalid field is reported at once.
-        Some(p) => {
-            let name = username.as_ref().map_or_else(
-                || body["username"].as_str().unwrap_or_default().to_string(),
-                |n| n.as_str().to_string(),
-            );
-            f.record("password", state.hasher.check_new(p, name).await?)
-        }
-        None => None,
-    };
+    // Checked against the name as typed when it is invalid, so that every
+    // invalid field is reported at once.
+    let name = username.as_ref().map_or_else(
+        || body["username"].as_str().unwrap_or_default().to_string(),
+        |n| n.as_str().to_string(),
+    );
+    let password = new_password(&state, &mut f, "password", name).await?;
     let (Some(username), Some(password), Some(timezone), true) =
         (username, password, timezone, f.is_clean())
     else {
@@ -170,10 +177,8 @@ pub async fn sign_up(
     responses(
         (status = 200, description = "Logged in", body = LoginView,
             headers(("Set-Cookie" = String, description = "The session cookie"))),
-        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         (status = 401, description = "Wrong username or password", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed logins", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -260,8 +265,8 @@ fn cleared_cookie(state: &AppState) -> HeaderValue {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "Logged out"),
-        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Cross-site cookie request", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        CrossSite,
     ))]
 pub async fn logout(State(state): State<AppState>, auth: Authenticated) -> AppResult<Response> {
     state.store.delete_session(auth.session_id).await?;
@@ -277,7 +282,7 @@ pub async fn logout(State(state): State<AppState>, auth: Authenticated) -> AppRe
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The profile", body = UserView),
-        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
     ))]
 pub async fn me(auth: Authenticated) -> Json<UserView> {
     Json(UserView::from(&auth.user))
@@ -291,11 +296,9 @@ pub async fn me(auth: Authenticated) -> Json<UserView> {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The updated profile", body = UserView),
-        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Cross-site cookie request", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
+        Unauthenticated,
+        CrossSite,
         (status = 422, description = "Unknown time zone", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update_me(
@@ -350,11 +353,9 @@ async fn confirm_password(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "Password changed; other sessions ended"),
-        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
+        Unauthenticated,
         (status = 403, description = "Wrong current password, or a cross-site cookie request", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing fields or a weak new password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong passwords", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -366,17 +367,8 @@ pub async fn change_password(
 ) -> AppResult<StatusCode> {
     let mut f = Fields::of(&body)?;
     let current = f.required("current_password", owned_string);
-    let new = f.required("new_password", |v| {
-        let p = owned_string(v)?;
-        NewPassword::check_length(&p).map(|()| p)
-    });
-    let new = match new {
-        Some(p) => {
-            let name = auth.user.username.as_str().to_string();
-            f.record("new_password", state.hasher.check_new(p, name).await?)
-        }
-        None => None,
-    };
+    let name = auth.user.username.as_str().to_string();
+    let new = new_password(&state, &mut f, "new_password", name).await?;
     let (Some(current), Some(new), true) = (current, new, f.is_clean()) else {
         return Err(f.into_error());
     };
@@ -395,11 +387,9 @@ pub async fn change_password(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "Account deleted; the username is free again"),
-        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
+        Unauthenticated,
         (status = 403, description = "Wrong password (nothing deleted), or a cross-site cookie request", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong passwords", body = Problem, content_type = "application/problem+json"),
     ))]
