@@ -142,7 +142,10 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        // The purger holds the last handle on the store once the server has
+        // stopped; when it goes, the store closes its connections.
         purger.abort();
+        let _ = purger.await;
         result
     }
 

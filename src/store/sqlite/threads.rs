@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread;
+use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::Connection;
@@ -71,6 +71,24 @@ pub(super) struct Threads {
     readers: Sender<ReadJob>,
     pub counters: Arc<Counters>,
     pub connections: u64,
+    writer_thread: Option<JoinHandle<()>>,
+    reader_threads: Vec<JoinHandle<()>>,
+}
+
+/// Closing the channels ends the threads; the writer's connection closes
+/// last, so SQLite checkpoints the WAL into the database file and removes
+/// it, leaving one self-contained file after a clean shutdown.
+impl Drop for Threads {
+    fn drop(&mut self) {
+        drop(std::mem::replace(&mut self.readers, crossbeam_channel::unbounded().0));
+        for reader in self.reader_threads.drain(..) {
+            let _ = reader.join();
+        }
+        drop(std::mem::replace(&mut self.writer, crossbeam_channel::unbounded().0));
+        if let Some(writer) = self.writer_thread.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl Threads {
@@ -80,31 +98,37 @@ impl Threads {
 
         let (write_tx, write_rx) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
         let c = counters.clone();
-        thread::Builder::new()
+        let writer_thread = thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_loop(writer, write_rx, &c))
             .expect("spawn the SQLite writer thread");
 
         let (read_tx, read_rx) = crossbeam_channel::unbounded::<ReadJob>();
-        for (i, mut conn) in readers.into_iter().enumerate() {
-            let rx = read_rx.clone();
-            let c = counters.clone();
-            thread::Builder::new()
-                .name(format!("sqlite-reader-{i}"))
-                .spawn(move || {
-                    for job in rx {
-                        c.queued_reads.fetch_sub(1, Ordering::Relaxed);
-                        job(&mut conn);
-                    }
-                })
-                .expect("spawn a SQLite reader thread");
-        }
+        let reader_threads = readers
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut conn)| {
+                let rx = read_rx.clone();
+                let c = counters.clone();
+                thread::Builder::new()
+                    .name(format!("sqlite-reader-{i}"))
+                    .spawn(move || {
+                        for job in rx {
+                            c.queued_reads.fetch_sub(1, Ordering::Relaxed);
+                            job(&mut conn);
+                        }
+                    })
+                    .expect("spawn a SQLite reader thread")
+            })
+            .collect();
 
         Self {
             writer: write_tx,
             readers: read_tx,
             counters,
             connections,
+            writer_thread: Some(writer_thread),
+            reader_threads,
         }
     }
 
