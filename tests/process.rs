@@ -170,7 +170,10 @@ async fn sigterm_exits_cleanly_and_logs_carry_no_secrets() {
     let (status, logs) = server.wait();
     assert!(status.success(), "exit status {status:?}; logs:\n{logs}");
     // A clean stop checkpoints the WAL: the database is one file again.
-    assert!(!dir.path().join("m.db-wal").exists(), "the WAL was left behind");
+    assert!(
+        !dir.path().join("m.db-wal").exists(),
+        "the WAL was left behind"
+    );
     assert!(logs.contains("POST"), "request logs expected:\n{logs}");
     for secret in [
         PASSWORD,

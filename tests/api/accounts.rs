@@ -1939,3 +1939,45 @@ async fn account_responses_are_never_cached_and_never_sniffed() {
     let response = app.request(Method::GET, "/me").send().await.unwrap();
     assert_not_cached(&response, "401 GET /me without credentials");
 }
+
+// ---------------------------------------------------------------- timing
+
+/// Median time of `n` failed logins as `username`.
+async fn median_failed_login(app: &TestApp, n: usize, username: &str) -> std::time::Duration {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        let response = app.log_in(username, "not the password at all").await;
+        times.push(started.elapsed());
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    times.sort();
+    times[n / 2]
+}
+
+#[tokio::test]
+async fn unknown_users_cost_as_much_time_as_wrong_passwords() {
+    // Without the dummy hash, an unknown user would answer in well under a
+    // tenth of the time. The bound is loose so a busy machine cannot fail it.
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.sign_up("ursula", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    // Interleaved rounds, so machine noise hits both sides alike; three
+    // failures a round and a 16-minute pause keep the throttle out of it.
+    for _ in 0..4 {
+        known.push(median_failed_login(&app, 3, "ursula").await);
+        unknown.push(median_failed_login(&app, 3, "nobody-here").await);
+        app.clock.advance(SignedDuration::from_mins(16));
+    }
+    known.sort();
+    unknown.sort();
+    let (k, u) = (known[2].as_secs_f64(), unknown[2].as_secs_f64());
+    assert!(
+        u > k / 3.0 && u < k * 3.0,
+        "wrong password {k:.4}s vs unknown user {u:.4}s"
+    );
+}

@@ -86,11 +86,13 @@ fn open_connection(
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
+    // 4 MB of page cache per connection keeps hot pages in memory while the
+    // whole process stays well under 100 MB.
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {synchronous};
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
-         PRAGMA cache_size = -16000;"
+         PRAGMA cache_size = -4000;"
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)

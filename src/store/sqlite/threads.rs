@@ -80,11 +80,17 @@ pub(super) struct Threads {
 /// it, leaving one self-contained file after a clean shutdown.
 impl Drop for Threads {
     fn drop(&mut self) {
-        drop(std::mem::replace(&mut self.readers, crossbeam_channel::unbounded().0));
+        drop(std::mem::replace(
+            &mut self.readers,
+            crossbeam_channel::unbounded().0,
+        ));
         for reader in self.reader_threads.drain(..) {
             let _ = reader.join();
         }
-        drop(std::mem::replace(&mut self.writer, crossbeam_channel::unbounded().0));
+        drop(std::mem::replace(
+            &mut self.writer,
+            crossbeam_channel::unbounded().0,
+        ));
         if let Some(writer) = self.writer_thread.take() {
             let _ = writer.join();
         }
