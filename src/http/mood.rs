@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{AppError, AppResult, Problem};
+use super::error::{AppError, AppResult, FieldError, Problem};
 use super::json::{Fields, JsonBody, integer, owned_string, string, string_array};
 use super::openapi::{BodyErrors, CrossSite, Unauthenticated};
 use super::users::UserView;
@@ -243,6 +243,13 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
+fn parse_limit(text: &str) -> Result<u32, Invalid> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|l| (1..=1000).contains(l))
+        .ok_or_else(|| Invalid::new("must be an integer from 1 to 1000"))
+}
+
 fn encode_cursor(c: Cursor) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{}", c.recorded_at.as_microsecond(), c.id))
 }
@@ -285,27 +292,17 @@ pub async fn list(
     uri: Uri,
 ) -> AppResult<Json<MoodListView>> {
     let query: ListQuery = parse_query(&uri)?;
-    let mut errors = Vec::new();
-    let limit = query.limit.as_deref().map(|l| {
-        l.parse::<u32>()
-            .ok()
-            .filter(|l| (1..=1000).contains(l))
-            .ok_or_else(|| {
-                errors.push(super::error::FieldError::new(
-                    "limit",
-                    "must be an integer from 1 to 1000",
-                ))
-            })
-    });
-    let cursor = query.cursor.as_deref().map(|c| {
-        decode_cursor(c).map_err(|e| errors.push(super::error::FieldError::new("cursor", e.0)))
-    });
-    if !errors.is_empty() {
-        return Err(AppError::Validation(errors));
-    }
-    let page = Page {
-        limit: limit.and_then(Result::ok),
-        cursor: cursor.and_then(Result::ok),
+    let limit = query.limit.as_deref().map(parse_limit).transpose();
+    let cursor = query.cursor.as_deref().map(decode_cursor).transpose();
+    let page = match (limit, cursor) {
+        (Ok(limit), Ok(cursor)) => Page { limit, cursor },
+        (limit, cursor) => {
+            let errors = [("limit", limit.err()), ("cursor", cursor.err())]
+                .into_iter()
+                .filter_map(|(field, e)| e.map(|e| FieldError::new(field, e.0)))
+                .collect();
+            return Err(AppError::Validation(errors));
+        }
     };
     let page = state.store.mood_page(auth.user.id, page).await?;
     let streaks = Streaks::from_days(page.days);
