@@ -137,7 +137,10 @@ fn today(user: &User, now: Timestamp) -> Date {
     params(("Idempotency-Key" = Option<String>, Header, description = "1–255 characters, unique per request")),
     responses(
         (status = 201, description = "Stored", body = CreatedView,
-            headers(("Location" = String, description = "The new entry's URL"))),
+            headers(
+                ("Location" = String, description = "The new entry's URL"),
+                ("Idempotent-Replayed" = String, description = "`true` when this repeats the answer to an earlier request with the same key"),
+            )),
         BodyErrors,
         Unauthenticated,
         CrossSite,

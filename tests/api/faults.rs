@@ -55,3 +55,41 @@ async fn a_locked_database_gives_503_within_the_timeout_then_recovers() {
     let created = app.mood(&token, json!({"rating": 7})).await;
     assert_eq!(created["rating"], 7);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_finishes_requests_in_flight() {
+    let app = TestApp::spawn().await;
+    let token = app.user("alice").await;
+
+    // Hold the write lock so that a POST stays in flight.
+    let intruder = rusqlite::Connection::open(app.dir.path().join("moodlog.db")).unwrap();
+    intruder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let pending = tokio::spawn(
+        app.client
+            .post(app.url("/mood"))
+            .bearer_auth(&token)
+            .json(&json!({"rating": 8}))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !pending.is_finished(),
+        "the request should be waiting on the lock"
+    );
+
+    let url = app.url("/healthz");
+    let stopping = tokio::spawn(app.stop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !stopping.is_finished(),
+        "stopped before the request finished"
+    );
+
+    intruder.execute_batch("ROLLBACK").unwrap();
+    let response = pending.await.unwrap().expect("answered, not cut off");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    stopping.await.unwrap();
+
+    // Stopped: new connections are refused.
+    assert!(reqwest::get(url).await.is_err());
+}
