@@ -909,12 +909,7 @@ async fn five_failures_lock_the_pair_even_for_the_right_password() {
 #[tokio::test]
 async fn an_unknown_username_is_locked_the_same_way() {
     let app = TestApp::spawn().await;
-    for _ in 0..5 {
-        assert_eq!(
-            app.log_in("ghost", PASSWORD).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
+    fail_logins(&app, "ghost", PASSWORD, 5).await;
     let response = app.log_in("ghost", PASSWORD).await;
     assert_eq!(retry_after(&response), 15 * 60);
     assert_problem(response, StatusCode::TOO_MANY_REQUESTS).await;
@@ -927,12 +922,7 @@ async fn a_locked_username_still_logs_in_from_another_address() {
         app.sign_up("adam", PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    for _ in 0..5 {
-        assert_eq!(
-            app.log_in("adam", NEW_PASSWORD).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
+    fail_logins(&app, "adam", NEW_PASSWORD, 5).await;
     assert_eq!(
         app.log_in("adam", PASSWORD).await.status(),
         StatusCode::TOO_MANY_REQUESTS
@@ -962,19 +952,9 @@ async fn a_successful_login_resets_the_failure_count() {
         app.sign_up("beth", PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    for _ in 0..4 {
-        assert_eq!(
-            app.log_in("beth", NEW_PASSWORD).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
+    fail_logins(&app, "beth", NEW_PASSWORD, 4).await;
     assert_eq!(app.log_in("beth", PASSWORD).await.status(), StatusCode::OK);
-    for _ in 0..4 {
-        assert_eq!(
-            app.log_in("beth", NEW_PASSWORD).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
+    fail_logins(&app, "beth", NEW_PASSWORD, 4).await;
     assert_eq!(app.log_in("beth", PASSWORD).await.status(), StatusCode::OK);
 }
 
@@ -985,12 +965,7 @@ async fn the_lock_lifts_fifteen_minutes_after_the_last_failure() {
         app.sign_up("cleo", PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    for _ in 0..4 {
-        assert_eq!(
-            app.log_in("cleo", NEW_PASSWORD).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
+    fail_logins(&app, "cleo", NEW_PASSWORD, 4).await;
     app.clock.advance(SignedDuration::from_mins(2));
     assert_eq!(
         app.log_in("cleo", NEW_PASSWORD).await.status(),
@@ -1013,19 +988,9 @@ async fn failures_spread_over_more_than_fifteen_minutes_do_not_lock() {
         app.sign_up("dora", PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    for _ in 0..3 {
-        assert_eq!(
-            app.log_in("dora", NEW_PASSWORD).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
+    fail_logins(&app, "dora", NEW_PASSWORD, 3).await;
     app.clock.advance(SignedDuration::from_mins(16));
-    for _ in 0..2 {
-        assert_eq!(
-            app.log_in("dora", NEW_PASSWORD).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
+    fail_logins(&app, "dora", NEW_PASSWORD, 2).await;
     assert_eq!(app.log_in("dora", PASSWORD).await.status(), StatusCode::OK);
 }
 
@@ -1980,4 +1945,14 @@ async fn unknown_users_cost_as_much_time_as_wrong_passwords() {
         u > k / 3.0 && u < k * 3.0,
         "wrong password {k:.4}s vs unknown user {u:.4}s"
     );
+}
+
+/// Makes `n` failed logins as `username` with `password`, each a 401.
+async fn fail_logins(app: &TestApp, username: &str, password: &str, n: usize) {
+    for _ in 0..n {
+        assert_eq!(
+            app.log_in(username, password).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
 }
