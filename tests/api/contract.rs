@@ -495,22 +495,7 @@ async fn openapi_schemas_agree_with_api_md() {
         "local_date",
         "streak",
     ];
-    let required: BTreeSet<&str> = entry["required"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    for field in fields {
-        assert!(
-            entry["properties"].get(field).is_some(),
-            "entry.{field} undocumented"
-        );
-        assert!(
-            required.contains(field),
-            "entry.{field} is always present but not required"
-        );
-    }
+    assert_documents_required(entry, &fields, "entry");
     assert_eq!(entry["properties"]["id"]["type"], "string");
 
     // The list, with its paging parameters.
@@ -518,13 +503,7 @@ async fn openapi_schemas_agree_with_api_md() {
         &doc,
         &doc["paths"]["/mood"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
     );
-    let required: BTreeSet<&str> = list["required"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    for field in [
+    let fields = [
         "current_streak",
         "longest_streak",
         "logged_today",
@@ -532,16 +511,8 @@ async fn openapi_schemas_agree_with_api_md() {
         "timezone",
         "entries",
         "next_cursor",
-    ] {
-        assert!(
-            list["properties"].get(field).is_some(),
-            "list.{field} undocumented"
-        );
-        assert!(
-            required.contains(field),
-            "list.{field} is always present but not required"
-        );
-    }
+    ];
+    assert_documents_required(list, &fields, "list");
     let params = doc["paths"]["/mood"]["get"]["parameters"]
         .as_array()
         .expect("parameters");
@@ -777,5 +748,26 @@ async fn x_request_id_is_echoed_or_generated() {
         let id = header(&response, "x-request-id").expect("an id");
         assert_ne!(id, unsafe_id);
         assert!(!id.is_empty() && id.len() <= 64, "{id}");
+    }
+}
+
+/// Asserts that `schema` documents each of `fields` and marks it required
+/// (they are always present in responses).
+fn assert_documents_required(schema: &Value, fields: &[&str], what: &str) {
+    let required: BTreeSet<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for field in fields {
+        assert!(
+            schema["properties"].get(field).is_some(),
+            "{what}.{field} undocumented"
+        );
+        assert!(
+            required.contains(field),
+            "{what}.{field} is always present but not required"
+        );
     }
 }
