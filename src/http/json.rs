@@ -106,11 +106,6 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// Records a problem found outside the body (a header, say).
-    pub fn reject(&mut self, field: &str, invalid: Invalid) {
-        self.errors.push(FieldError::new(field, invalid.0));
-    }
-
     /// Records the outcome of parsing field `name`.
     pub fn record<T>(&mut self, name: &str, parsed: Result<T, Invalid>) -> Option<T> {
         parsed

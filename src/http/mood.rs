@@ -425,23 +425,20 @@ pub async fn export(
     let page = state.store.mood_page(auth.user.id, Page::default()).await?;
     let streaks = Streaks::from_days(page.days);
     let now = state.clock.now();
+    let today = today(&auth.user, now);
     let entries: Vec<EntryView> = page
         .entries
         .into_iter()
         .map(|e| EntryView::with_streaks(e, &streaks))
         .collect();
-    let stem = format!(
-        "moodlog-{}-{}",
-        auth.user.username.as_str(),
-        today(&auth.user, now)
-    );
+    let stem = format!("moodlog-{}-{today}", auth.user.username.as_str());
     let (content_type, extension, body) = if csv {
         ("text/csv; charset=utf-8", "csv", to_csv(&entries)?)
     } else {
         let export = ExportView {
             exported_at: now.to_string(),
             user: UserView::from(&auth.user),
-            current_streak: streaks.current(today(&auth.user, now)),
+            current_streak: streaks.current(today),
             longest_streak: streaks.longest(),
             entries,
         };
