@@ -9,6 +9,7 @@ pub mod domain;
 pub mod http;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 pub use app::Application;
 pub use config::Config;

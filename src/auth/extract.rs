@@ -1,6 +1,6 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{Method, header};
+use axum::http::{HeaderMap, Method, header};
 
 use super::Token;
 use crate::app::AppState;
@@ -33,7 +33,7 @@ impl FromRequestParts<AppState> for Authenticated {
                 "Log in and send the token as `Authorization: Bearer TOKEN`.",
             ));
         };
-        if by_cookie && changes_state(&parts.method) && is_cross_site(parts, state) {
+        if by_cookie && changes_state(&parts.method) && is_cross_site(&parts.headers, state) {
             return Err(AppError::Forbidden(
                 "Cross-site requests authenticated by the session cookie are refused.",
             ));
@@ -70,14 +70,20 @@ fn bearer(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-fn session_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// A cookie's value, if the request carries it.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value)
 }
 
@@ -87,8 +93,7 @@ fn changes_state(method: &Method) -> bool {
 
 /// A browser marks where a request comes from with `Sec-Fetch-Site` and
 /// `Origin`; requests without either (non-browser clients) pass.
-fn is_cross_site(parts: &Parts, state: &AppState) -> bool {
-    let headers = &parts.headers;
+pub fn is_cross_site(headers: &HeaderMap, state: &AppState) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))

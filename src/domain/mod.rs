@@ -9,7 +9,8 @@ mod user;
 mod username;
 
 pub use mood::{
-    Entry, EntryId, IdempotencyKey, NewEntry, Note, Rating, Tags, check_recorded_at, local_date,
+    DayMood, Entry, EntryId, IdempotencyKey, NewEntry, Note, Rating, Tags, check_recorded_at,
+    local_date,
 };
 pub use password::{NewPassword, Password};
 pub use streak::Streaks;

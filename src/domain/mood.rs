@@ -162,6 +162,15 @@ pub struct Entry {
     pub local_date: Date,
 }
 
+/// One day's entries, summarised for charts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayMood {
+    pub date: Date,
+    /// Mean rating of the day's entries, 1.0..=10.0.
+    pub average: f64,
+    pub entries: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,24 +23,27 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if !is_json(req.headers()) {
             return Err(AppError::UnsupportedMediaType);
         }
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
-            return Err(AppError::PayloadTooLarge);
-        }
-        let bytes = match Limited::new(req.into_body(), BODY_LIMIT).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(AppError::PayloadTooLarge);
-            }
-            Err(_) => return Err(AppError::BadJson("the body could not be read".into())),
-        };
+        let bytes = limited_body(req).await?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| AppError::BadJson(e.to_string()))
+    }
+}
+
+/// The body, if it is at most `BODY_LIMIT` bytes.
+pub async fn limited_body(req: Request) -> AppResult<axum::body::Bytes> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+        return Err(AppError::PayloadTooLarge);
+    }
+    match Limited::new(req.into_body(), BODY_LIMIT).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(AppError::PayloadTooLarge),
+        Err(_) => Err(AppError::BadJson("the body could not be read".into())),
     }
 }
 

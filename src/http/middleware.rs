@@ -55,7 +55,7 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
 }
 
 /// `nosniff` everywhere; on everything but the static docs assets also
-/// `no-store` (responses carry personal data or credentials) and a
+/// `no-store` (unless the response set its own caching) (responses carry personal data or credentials) and a
 /// Content-Security-Policy that lets nothing load or frame the response.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let is_docs = req.uri().path().starts_with("/docs");
@@ -77,11 +77,15 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
             ),
         );
     } else {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        );
+        // The web app's pages and assets set their own.
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(
+                "default-src 'none'; frame-ancestors 'none'",
+            ));
     }
     response
 }

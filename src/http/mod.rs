@@ -4,7 +4,7 @@ pub mod error;
 pub mod json;
 pub mod metrics;
 mod middleware;
-mod mood;
+pub(crate) mod mood;
 pub mod openapi;
 mod ops;
 mod users;
@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
+        .merge(crate::web::router())
         .merge(
             SwaggerUi::new("/docs")
                 .url("/openapi.json", ApiDoc::openapi())
@@ -79,8 +80,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> AppError {
-    AppError::NotFound("There is nothing at this path.")
+/// Browsers get a page, everybody else problem details.
+async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        crate::web::not_found().into_response()
+    } else {
+        AppError::NotFound("There is nothing at this path.").into_response()
+    }
 }
 
 async fn method_not_allowed() -> AppError {

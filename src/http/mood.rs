@@ -253,11 +253,11 @@ fn parse_limit(text: &str) -> Result<u32, Invalid> {
         .ok_or_else(|| Invalid::new("must be an integer from 1 to 1000"))
 }
 
-fn encode_cursor(c: Cursor) -> String {
+pub(crate) fn encode_cursor(c: Cursor) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{}", c.recorded_at.as_microsecond(), c.id))
 }
 
-fn decode_cursor(text: &str) -> Result<Cursor, Invalid> {
+pub(crate) fn decode_cursor(text: &str) -> Result<Cursor, Invalid> {
     let invalid = || Invalid::new("is not a cursor from `next_cursor`");
     let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
     let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;

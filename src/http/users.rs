@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -13,9 +13,9 @@ use super::error::{AppError, AppResult, Problem};
 use super::json::{Fields, JsonBody, owned_string, string};
 use super::openapi::{BodyErrors, CrossSite, Unauthenticated};
 use crate::app::AppState;
-use crate::auth::{Authenticated, SESSION_COOKIE, Throttled, Token};
-use crate::domain::{NewPassword, Password, Tz, User, Username};
-use crate::store::NewSession;
+use crate::auth::Authenticated;
+use crate::auth::account::{self, LoggedIn};
+use crate::domain::{NewPassword, Tz, User, Username};
 
 /// An account's profile.
 #[derive(Debug, Serialize, ToSchema)]
@@ -112,12 +112,6 @@ async fn new_password(
     Ok(f.record(name, state.hasher.check_new(password, username).await?))
 }
 
-fn throttled(t: Throttled) -> AppError {
-    AppError::Throttled {
-        retry_after_secs: t.retry_after_secs,
-    }
-}
-
 /// Sign up.
 #[utoipa::path(post, path = "/users", tag = "accounts", request_body = SignUp,
     responses(
@@ -148,18 +142,14 @@ pub async fn sign_up(
         return Err(f.into_error());
     };
 
-    let now = state.clock.now();
-    state
-        .throttle
-        .signup_attempt(client.ip(), now)
-        .await?
-        .map_err(throttled)?;
-    let hash = state.hasher.hash(password.into_password()).await?;
-    let user = state
-        .store
-        .create_user(&username, &hash, &timezone.unwrap_or_else(Tz::utc), now)
-        .await?;
-    tracing::info!(user = user.id.0, "account created");
+    let user = account::sign_up(
+        &state,
+        client.ip(),
+        &username,
+        password,
+        &timezone.unwrap_or_else(Tz::utc),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, "/me")],
@@ -194,49 +184,10 @@ pub async fn login(
     let (Some(username), Some(password), true) = (username, password, f.is_clean()) else {
         return Err(f.into_error());
     };
-    let now = state.clock.now();
-    let client = client.ip();
-    state
-        .throttle
-        .check_login(&username, client, now)
-        .await?
-        .map_err(throttled)?;
-
-    // A malformed name cannot exist, but costs the same as an unknown one.
-    let found = match Username::parse(&username) {
-        Ok(name) => state.store.credentials(&name).await?,
-        Err(_) => None,
-    };
-    let (user, hash) = match found {
-        Some((user, hash)) => (Some(user), Some(hash)),
-        None => (None, None),
-    };
-    let verified = state.hasher.verify(Password::new(password), hash).await?;
-    let Some(user) = user.filter(|_| verified) else {
-        state.throttle.login_failed(&username, client, now).await?;
-        return Err(AppError::Unauthorized("Wrong username or password."));
-    };
-    state.throttle.login_succeeded(&username, client).await?;
-
-    let token = Token::generate()?;
-    let expires_at = now + state.settings.session_lifetime;
-    state
-        .store
-        .create_session(
-            user.id,
-            NewSession {
-                token_hash: token.hash(),
-                created_at: now,
-                expires_at,
-            },
-        )
-        .await?;
-    tracing::info!(user = user.id.0, "logged in");
-    let cookie = session_cookie(
-        token.expose(),
-        state.settings.session_lifetime.as_secs(),
-        state.settings.secure_cookies(),
-    );
+    let LoggedIn {
+        token, expires_at, ..
+    } = account::log_in(&state, client.ip(), &username, password).await?;
+    let cookie = account::session_cookie(&state.settings, &token);
     Ok((
         [(header::SET_COOKIE, cookie)],
         Json(LoginView {
@@ -246,18 +197,6 @@ pub async fn login(
         }),
     )
         .into_response())
-}
-
-fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
-    ))
-    .expect("cookie is visible ASCII")
-}
-
-fn cleared_cookie(state: &AppState) -> HeaderValue {
-    session_cookie("", 0, state.settings.secure_cookies())
 }
 
 /// Log out: the token and cookie stop working at once.
@@ -272,7 +211,7 @@ pub async fn logout(State(state): State<AppState>, auth: Authenticated) -> AppRe
     state.store.delete_session(auth.session_id).await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, cleared_cookie(&state))],
+        [(header::SET_COOKIE, account::cleared_cookie(&state.settings))],
     )
         .into_response())
 }
@@ -322,32 +261,6 @@ pub async fn update_me(
     Ok(Json(UserView::from(&user)))
 }
 
-/// Checks the caller's password for a sensitive change. Wrong guesses count
-/// as failed logins, so a stolen session cannot brute-force the password.
-async fn confirm_password(
-    state: &AppState,
-    auth: &Authenticated,
-    client: SocketAddr,
-    password: String,
-) -> AppResult<()> {
-    let username = auth.user.username.as_str();
-    let now = state.clock.now();
-    state
-        .throttle
-        .check_login(username, client.ip(), now)
-        .await?
-        .map_err(throttled)?;
-    let hash = state.store.password_hash(auth.user.id).await?;
-    if !state.hasher.verify(Password::new(password), hash).await? {
-        state
-            .throttle
-            .login_failed(username, client.ip(), now)
-            .await?;
-        return Err(AppError::Forbidden("The password is wrong."));
-    }
-    Ok(())
-}
-
 /// Change the password; every other session of the account ends.
 #[utoipa::path(post, path = "/me/password", tag = "accounts", request_body = ChangePassword,
     security(("bearer" = []), ("cookie" = [])),
@@ -372,7 +285,7 @@ pub async fn change_password(
     let (Some(current), Some(new), true) = (current, new, f.is_clean()) else {
         return Err(f.into_error());
     };
-    confirm_password(&state, &auth, client, current).await?;
+    account::confirm_password(&state, &auth.user, client.ip(), current).await?;
     let hash = state.hasher.hash(new.into_password()).await?;
     state
         .store
@@ -404,12 +317,12 @@ pub async fn delete_me(
     let (Some(password), true) = (password, f.is_clean()) else {
         return Err(f.into_error());
     };
-    confirm_password(&state, &auth, client, password).await?;
+    account::confirm_password(&state, &auth.user, client.ip(), password).await?;
     state.store.delete_user(auth.user.id).await?;
     tracing::info!(user = auth.user.id.0, "account deleted");
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, cleared_cookie(&state))],
+        [(header::SET_COOKIE, account::cleared_cookie(&state.settings))],
     )
         .into_response())
 }

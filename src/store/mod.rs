@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use crate::domain::{Entry, EntryId, IdempotencyKey, NewEntry, Tz, User, UserId, Username};
+use crate::domain::{
+    DayMood, Entry, EntryId, IdempotencyKey, NewEntry, Tz, User, UserId, Username,
+};
 
 /// What can go wrong in a store call, as far as callers need to know.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -194,6 +196,9 @@ pub trait Store: Send + Sync + 'static {
     async fn entry(&self, user: UserId, id: EntryId) -> StoreResult<Option<(Entry, Vec<Date>)>>;
     /// Whether the entry existed (and belonged to `user`).
     async fn delete_entry(&self, user: UserId, id: EntryId) -> StoreResult<bool>;
+    /// The mean rating and number of entries of each local date from
+    /// `since` on, oldest first: what the charts draw.
+    async fn daily_moods(&self, user: UserId, since: Date) -> StoreResult<Vec<DayMood>>;
 
     /// The newest `limit` events of a kind and key at or after `since`, newest first.
     async fn recent_events(

@@ -17,7 +17,7 @@ use super::{
     Created, Cursor, Idempotency, Insert, MoodPage, NewSession, Page, RateKind, Session, Store,
     StoreError, StoreResult, StoreStats, TokenHash,
 };
-use crate::domain::{Entry, EntryId, NewEntry, Streaks, Tz, User, UserId, Username};
+use crate::domain::{DayMood, Entry, EntryId, NewEntry, Streaks, Tz, User, UserId, Username};
 
 /// How hard a commit tries to reach the disk before the write is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -604,6 +604,36 @@ impl Store for SqliteStore {
                     Some(entry) => Ok(Some((entry, counted_days(&tx, user)?))),
                     None => Ok(None),
                 }
+            })
+            .await
+    }
+
+    async fn daily_moods(&self, user: UserId, since: Date) -> StoreResult<Vec<DayMood>> {
+        // Every zone's offset is under a day, so entries dated `since` or
+        // later were recorded after midnight UTC of the day before: that
+        // bound turns the query into a range scan of the primary key.
+        let earliest = since
+            .yesterday()
+            .ok()
+            .and_then(|d| jiff::tz::TimeZone::UTC.to_timestamp(d.at(0, 0, 0, 0)).ok())
+            .map_or(i64::MIN, Timestamp::as_microsecond);
+        self.threads
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT local_date, AVG(rating), COUNT(*) FROM entries
+                     WHERE user_id = ?1 AND recorded_at >= ?2 AND local_date >= ?3
+                     GROUP BY local_date ORDER BY local_date",
+                )?;
+                let days = stmt
+                    .query_map(params![user.0, earliest, since.to_string()], |r| {
+                        Ok(DayMood {
+                            date: date(&r.get::<_, String>(0)?)?,
+                            average: r.get(1)?,
+                            entries: r.get(2)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(days)
             })
             .await
     }
