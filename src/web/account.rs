@@ -76,10 +76,11 @@ fn sign_in_page(csrf: &Csrf, username: &str, error: Option<&str>, note: Option<&
 }
 
 pub async fn sign_in_form(
+    State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<SignInQuery>,
 ) -> Result<Response, PageError> {
-    let (csrf, cookie) = Csrf::for_visitor(&headers)?;
+    let (csrf, cookie) = Csrf::for_visitor(&headers, &state.settings)?;
     let note = query
         .deleted
         .is_some()
@@ -115,7 +116,7 @@ pub async fn sign_in(
     match result {
         Ok(logged_in) => Ok(signed_in(&state, &logged_in)),
         Err(e) => {
-            let (csrf, cookie) = Csrf::for_visitor(&headers)?;
+            let (csrf, cookie) = Csrf::for_visitor(&headers, &state.settings)?;
             let page = sign_in_page(&csrf, &form.username, Some(&message(&e)), None);
             Ok(failed(&e, page, cookie))
         }
@@ -179,8 +180,11 @@ fn sign_up_page(
     )
 }
 
-pub async fn sign_up_form(headers: HeaderMap) -> Result<Response, PageError> {
-    let (csrf, cookie) = Csrf::for_visitor(&headers)?;
+pub async fn sign_up_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let (csrf, cookie) = Csrf::for_visitor(&headers, &state.settings)?;
     let page = sign_up_page(
         &csrf,
         &SignUpForm::default(),
@@ -244,7 +248,7 @@ pub async fn sign_up(
                     .join(" "),
                 other => message(other),
             };
-            let (csrf, cookie) = Csrf::for_visitor(&headers)?;
+            let (csrf, cookie) = Csrf::for_visitor(&headers, &state.settings)?;
             let page = sign_up_page(&csrf, &form, &errors, Some(&text));
             Ok(failed(&e, page, cookie))
         }

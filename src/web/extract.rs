@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::error::PageError;
-use crate::app::AppState;
+use crate::app::{AppState, Settings};
 use crate::auth::{Authenticated, cookie, is_cross_site, session_cookie};
 use crate::domain::User;
 use crate::http::error::AppError;
@@ -35,6 +35,8 @@ impl FromRequestParts<AppState> for Viewer {
             .await
             .map_err(|e| match e {
                 AppError::Unauthorized(_) => PageError::SignIn,
+                // The only refusal of a valid session: a cross-site write.
+                AppError::Forbidden(_) => PageError::Forged,
                 other => PageError::App(other),
             })?;
         let csrf = session_cookie(&parts.headers)
@@ -84,15 +86,23 @@ impl Csrf {
     /// The token of the request's browser, keyed by the session cookie when
     /// there is one; otherwise by the visitor cookie, with a `Set-Cookie`
     /// for a new one when the browser has none yet.
-    pub fn for_visitor(headers: &HeaderMap) -> anyhow::Result<(Self, Option<HeaderValue>)> {
+    pub fn for_visitor(
+        headers: &HeaderMap,
+        settings: &Settings,
+    ) -> anyhow::Result<(Self, Option<HeaderValue>)> {
         if let Some(secret) = secret_of(headers) {
             return Ok((Self::derive(secret), None));
         }
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
         let secret = URL_SAFE_NO_PAD.encode(bytes);
+        let secure = if settings.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        };
         let cookie = HeaderValue::from_str(&format!(
-            "{VISITOR_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict"
+            "{VISITOR_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict{secure}"
         ))
         .expect("base64url is visible ASCII");
         Ok((Self::derive(&secret), Some(cookie)))

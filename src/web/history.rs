@@ -1,5 +1,8 @@
 //! Every entry, grouped by day, and deleting one.
 
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::ToSpan;
@@ -91,13 +94,17 @@ pub async fn page(
     let today = local_date(state.clock.now(), &viewer.user.timezone);
     let profile = &viewer.user.timezone;
 
-    let mut days: Vec<(Date, Vec<&Entry>)> = Vec::new();
+    // By local date, newest first. Entries come in time order, which is not
+    // always date order: an entry logged in another zone can fall on a
+    // different date than its neighbours.
+    let mut by_day: BTreeMap<Reverse<Date>, Vec<&Entry>> = BTreeMap::new();
     for entry in &page.entries {
-        match days.last_mut() {
-            Some((day, entries)) if *day == entry.local_date => entries.push(entry),
-            _ => days.push((entry.local_date, vec![entry])),
-        }
+        by_day
+            .entry(Reverse(entry.local_date))
+            .or_default()
+            .push(entry);
     }
+    let days: Vec<(Date, Vec<&Entry>)> = by_day.into_iter().map(|(Reverse(d), e)| (d, e)).collect();
     let deleted = query.deleted.is_some().then_some("Entry deleted.");
 
     Ok(layout::page(

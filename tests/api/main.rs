@@ -7,3 +7,4 @@ mod accounts;
 mod contract;
 mod faults;
 mod mood;
+mod web;
