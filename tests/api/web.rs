@@ -1600,6 +1600,9 @@ fn assert_page_headers(page: &Page, what: &str) {
         "{what}"
     );
     assert_eq!(page.header(CACHE_CONTROL.as_str()), "no-store", "{what}");
+    // Under `no-referrer` browsers send `Origin: null` with the pages' own
+    // form posts, which the cross-site check refuses.
+    assert_eq!(page.header("referrer-policy"), "same-origin", "{what}");
 }
 
 #[tokio::test]
