@@ -26,6 +26,7 @@ const RANGES: [i64; 3] = [30, 90, 365];
 /// The calendar shows at least this many days, so it reads as a calendar
 /// even when the chart shows a month.
 const CALENDAR_MIN_DAYS: i64 = 26 * 7;
+const COMPACT_CALENDAR_DAYS: i64 = 13 * 7;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct TodayQuery {
@@ -111,6 +112,8 @@ async fn render(
 
     let chart_from = days_before(today, range - 1);
     let calendar_from = days_before(today, range.max(CALENDAR_MIN_DAYS) - 1);
+    // A phone shows a quarter: the full calendar's squares would be specks.
+    let compact_calendar_from = days_before(today, COMPACT_CALENDAR_DAYS - 1);
     let daily = state
         .store
         .daily_moods(user.id, chart_from.min(calendar_from))
@@ -192,10 +195,13 @@ async fn render(
             }
             section.card aria-labelledby="calendar-heading" {
                 h2 #calendar-heading { "Logged days" }
-                figure #calendar {
-                    (PreEscaped(charts::heat_map(&daily.iter().copied().filter(|d| d.date >= calendar_from).collect::<Vec<_>>(), calendar_from, today)))
-                    figcaption { "Each square is a day; coloured days have entries, from orange (low) to green (high)." }
+                figure #calendar .wide {
+                    (PreEscaped(charts::heat_map(&daily, calendar_from, today)))
                 }
+                figure #calendar-compact .compact {
+                    (PreEscaped(charts::heat_map(&daily, compact_calendar_from, today)))
+                }
+                p.caption { "Each square is a day; coloured days have entries, from orange (low) to green (high)." }
             }
         },
     ))
