@@ -12,8 +12,9 @@ use tokio::net::TcpListener;
 
 use crate::auth::{PasswordHasher, Throttle};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, DatabaseUrl};
+use crate::config::{Config, DatabaseUrl, PostgresUrl};
 use crate::http::metrics::Metrics;
+use crate::store::postgres::{PostgresConfig, PostgresStore};
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
 use crate::store::{Purge, Store};
 
@@ -64,24 +65,44 @@ impl AppState {
 }
 
 /// Opens the database named by the URL, running its migrations.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    match &config.database_url {
-        DatabaseUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&SqliteConfig {
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.database_url {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(&SqliteConfig {
             path: path.clone(),
             durability: config.durability,
             readers: config.sqlite_readers,
-        })?)),
+        })?),
+        DatabaseUrl::Postgres(url) => {
+            Arc::new(PostgresStore::connect(&postgres_config(config, url)).await?)
+        }
+    })
+}
+
+/// Connections give up quickly, so that a database that is down answers
+/// 503 at once rather than holding requests until they time out.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn postgres_config(config: &Config, url: &PostgresUrl) -> PostgresConfig {
+    PostgresConfig {
+        pg: url.config().clone(),
+        pool_size: config.pg_pool_size,
+        statement_timeout: config.pg_statement_timeout,
+        connect_timeout: PG_CONNECT_TIMEOUT.min(config.request_timeout),
+        pool_timeout: config.request_timeout,
     }
 }
 
 /// Runs the migrations alone; returns how many were applied.
-pub fn migrate(config: &Config) -> anyhow::Result<usize> {
+pub async fn migrate(config: &Config) -> anyhow::Result<usize> {
     match &config.database_url {
         DatabaseUrl::Sqlite(path) => SqliteStore::migrate_only(&SqliteConfig {
             path: path.clone(),
             durability: config.durability,
             readers: 0,
         }),
+        DatabaseUrl::Postgres(url) => {
+            PostgresStore::migrate_only(&postgres_config(config, url)).await
+        }
     }
 }
 
@@ -98,7 +119,7 @@ impl Application {
 
     /// As `build`, with a clock of the caller's (tests move time with it).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = open_store(&config)?;
+        let store = open_store(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;

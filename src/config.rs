@@ -33,8 +33,9 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// `sqlite://PATH` (created if missing). Parsed after clap, so that a
-    /// password in a bad URL is never echoed in an error.
+    /// `sqlite://PATH` (created if missing) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`. Parsed after clap, so
+    /// that a password in a bad URL is never echoed in an error.
     #[arg(
         long,
         env = "MOODLOG_DATABASE_URL",
@@ -89,6 +90,14 @@ pub struct ServeArgs {
     #[arg(long, env = "MOODLOG_SQLITE_READERS", default_value_t = 4)]
     pub sqlite_readers: usize,
 
+    /// PostgreSQL only: most connections this instance holds open.
+    #[arg(long, env = "MOODLOG_PG_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pg_pool_size: u32,
+
+    /// PostgreSQL only: the server cancels any statement running longer.
+    #[arg(long, env = "MOODLOG_PG_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub pg_statement_timeout: SignedDuration,
+
     /// Password hashes computed at once (each takes 19 MiB while it runs).
     #[arg(long, env = "MOODLOG_HASH_CONCURRENCY", default_value_t = 2)]
     pub hash_concurrency: usize,
@@ -116,6 +125,8 @@ pub struct Config {
     pub session_idle_timeout: SignedDuration,
     pub session_lifetime: SignedDuration,
     pub sqlite_readers: usize,
+    pub pg_pool_size: usize,
+    pub pg_statement_timeout: Duration,
     pub hash_concurrency: usize,
 }
 
@@ -132,6 +143,8 @@ impl Config {
             session_idle_timeout: SignedDuration::from_hours(7 * 24),
             session_lifetime: SignedDuration::from_hours(30 * 24),
             sqlite_readers: 4,
+            pg_pool_size: 16,
+            pg_statement_timeout: Duration::from_secs(5),
             hash_concurrency: 2,
         }
     }
@@ -159,6 +172,8 @@ impl TryFrom<ServeArgs> for Config {
             session_idle_timeout: args.session_idle_timeout,
             session_lifetime: args.session_lifetime,
             sqlite_readers: args.sqlite_readers,
+            pg_pool_size: args.pg_pool_size as usize,
+            pg_statement_timeout: args.pg_statement_timeout.unsigned_abs(),
             hash_concurrency: args.hash_concurrency,
         })
     }
@@ -168,6 +183,68 @@ impl TryFrom<ServeArgs> for Config {
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
+    Postgres(PostgresUrl),
+}
+
+/// A PostgreSQL URL, parsed. It may carry a password, so it prints (and
+/// logs) without it.
+#[derive(Clone)]
+pub struct PostgresUrl {
+    config: Box<tokio_postgres::Config>,
+    shown: String,
+}
+
+impl PostgresUrl {
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+}
+
+impl PartialEq for PostgresUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.shown == other.shown && self.config.get_password() == other.config.get_password()
+    }
+}
+
+impl Eq for PostgresUrl {}
+
+impl FromStr for PostgresUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        // The driver's message names the part at fault, never the input.
+        let config = tokio_postgres::Config::from_str(s)
+            .map_err(|e| format!("not a valid postgres:// URL: {e}"))?;
+        let user = config.get_user().unwrap_or("");
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+            .map(|(host, port)| match host {
+                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        let password = if config.get_password().is_some() {
+            ":***"
+        } else {
+            ""
+        };
+        let at = if user.is_empty() {
+            String::new()
+        } else {
+            format!("{user}{password}@")
+        };
+        let shown = format!(
+            "postgres://{at}{}/{}",
+            hosts.join(","),
+            config.get_dbname().unwrap_or("")
+        );
+        Ok(Self {
+            config: Box::new(config),
+            shown,
+        })
+    }
 }
 
 impl FromStr for DatabaseUrl {
@@ -185,9 +262,12 @@ impl FromStr for DatabaseUrl {
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return s.parse().map(Self::Postgres);
+        }
         let scheme = s.split_once(':').map_or("", |(scheme, _)| scheme);
         Err(format!(
-            "unsupported database URL scheme {scheme:?}: use sqlite://PATH"
+            "unsupported database URL scheme {scheme:?}: use sqlite://PATH or postgres://USER@HOST/DB"
         ))
     }
 }
@@ -196,6 +276,7 @@ impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => f.write_str(&url.shown),
         }
     }
 }
@@ -254,6 +335,30 @@ mod tests {
             .parse::<DatabaseUrl>()
             .unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn postgres_urls_never_show_their_password() {
+        let url: DatabaseUrl = "postgres://mood:hunter2@db.internal:6432/moodlog"
+            .parse()
+            .unwrap();
+        let DatabaseUrl::Postgres(pg) = &url else {
+            panic!("postgres expected");
+        };
+        assert_eq!(pg.config().get_password(), Some(&b"hunter2"[..]));
+        assert_eq!(pg.config().get_dbname(), Some("moodlog"));
+        for shown in [url.to_string(), format!("{url:?}")] {
+            assert_eq!(shown, "postgres://mood:***@db.internal:6432/moodlog");
+        }
+        let plain: DatabaseUrl = "postgresql://postgres@127.0.0.1/test".parse().unwrap();
+        assert_eq!(plain.to_string(), "postgres://postgres@127.0.0.1:5432/test");
+        for bad in [
+            "postgres://mood:hunter2@db:notaport/x",
+            "postgres://mood:hunter2@db/x?sslmode=bogus",
+        ] {
+            let err = bad.parse::<DatabaseUrl>().unwrap_err();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
     });
     let result = match command {
         Command::Serve(args) => serve(args).await,
-        Command::Migrate(args) => migrate(args),
+        Command::Migrate(args) => migrate(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -26,10 +26,10 @@ async fn main() -> ExitCode {
     }
 }
 
-fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
+async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
     let mut config = Config::new(args.database_url()?);
     config.durability = args.durability;
-    let applied = moodlog::app::migrate(&config)?;
+    let applied = moodlog::app::migrate(&config).await?;
     println!("applied {applied} migration(s) to {}", config.database_url);
     Ok(())
 }

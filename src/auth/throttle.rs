@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
+use sha2::{Digest, Sha256};
 
 use crate::store::{RateKind, Store, StoreResult};
 
@@ -46,9 +47,12 @@ fn window_start(now: Timestamp, window: SignedDuration) -> Timestamp {
 }
 
 /// Usernames are keyed as typed, folded like `Username` folds them, so that
-/// malformed names are throttled too.
+/// malformed names are throttled too; hashed, so that whatever a client
+/// typed (64 KiB of it, or control characters) makes a short, plain key.
 fn pair_key(username: &str, client: IpAddr) -> String {
-    format!("{client}\n{}", username.to_ascii_lowercase())
+    let digest = Sha256::digest(username.to_ascii_lowercase().as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{client}\n{hex}")
 }
 
 impl Throttle {

@@ -23,6 +23,10 @@ impl Rating {
     }
 }
 
+/// Text is stored as given, but no database keeps U+0000 in text alike
+/// (PostgreSQL refuses it), so it is refused at the edge.
+const NUL_REFUSED: &str = "must not contain the NUL character (U+0000)";
+
 /// A free-text note of at most 2000 code points, stored as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note(String);
@@ -33,6 +37,9 @@ impl Note {
     pub fn parse(value: String) -> Result<Self, Invalid> {
         if char_len(&value) > Self::MAX_CHARS {
             return Err(Invalid::new("must be at most 2000 characters long"));
+        }
+        if value.contains('\0') {
+            return Err(Invalid::new(NUL_REFUSED));
         }
         Ok(Self(value))
     }
@@ -61,6 +68,9 @@ impl Tags {
             return Err(Invalid(format!(
                 "tag {bad} must be 1 to 32 characters long"
             )));
+        }
+        if let Some(bad) = values.iter().position(|t| t.contains('\0')) {
+            return Err(Invalid(format!("tag {bad} {NUL_REFUSED}")));
         }
         Ok(Self(values))
     }
@@ -199,6 +209,14 @@ mod tests {
         assert!(Tags::parse(vec![String::new()]).is_err());
         assert!(Tags::parse(vec!["t".into(); 10]).is_ok());
         assert!(Tags::parse(vec!["t".into(); 11]).is_err());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_notes_and_tags() {
+        assert!(Note::parse("a\0b".into()).is_err());
+        assert!(Note::parse("tab\tand\nnewline are fine".into()).is_ok());
+        let err = Tags::parse(vec!["ok".into(), "b\0".into()]).unwrap_err();
+        assert_eq!(err.0, "tag 1 must not contain the NUL character (U+0000)");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Persistence behind one trait, with one implementation per database
 //! engine. SQL and driver types stay inside the engine's module.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -214,4 +215,56 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes expired sessions, forgotten idempotency keys and old events;
     /// returns how many rows went.
     async fn purge(&self, cutoffs: Purge) -> StoreResult<u64>;
+}
+
+/// The first result of an idempotent request, as both backends keep it (as
+/// JSON) for its retries.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredCreated {
+    id: i64,
+    rating: u8,
+    note: Option<String>,
+    tags: Vec<String>,
+    /// Unix microseconds.
+    recorded_at: i64,
+    timezone: String,
+    local_date: String,
+    streak: u32,
+    current_streak: u32,
+}
+
+impl From<&Created> for StoredCreated {
+    fn from(c: &Created) -> Self {
+        Self {
+            id: c.entry.id.0,
+            rating: c.entry.rating,
+            note: c.entry.note.clone(),
+            tags: c.entry.tags.clone(),
+            recorded_at: c.entry.recorded_at.as_microsecond(),
+            timezone: c.entry.timezone.clone(),
+            local_date: c.entry.local_date.to_string(),
+            streak: c.streak,
+            current_streak: c.current_streak,
+        }
+    }
+}
+
+impl StoredCreated {
+    pub(crate) fn into_created(self) -> StoreResult<Created> {
+        let corrupt = |what: &str| StoreError::Internal(format!("stored result: bad {what}"));
+        Ok(Created {
+            entry: Entry {
+                id: EntryId(self.id),
+                rating: self.rating,
+                note: self.note,
+                tags: self.tags,
+                recorded_at: Timestamp::from_microsecond(self.recorded_at)
+                    .map_err(|_| corrupt("recorded_at"))?,
+                timezone: self.timezone,
+                local_date: self.local_date.parse().map_err(|_| corrupt("local_date"))?,
+            },
+            streak: self.streak,
+            current_streak: self.current_streak,
+        })
+    }
 }

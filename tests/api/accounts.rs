@@ -848,6 +848,23 @@ async fn every_login_issues_a_new_token_and_each_works() {
 }
 
 #[tokio::test]
+async fn odd_usernames_at_login_are_plain_failures() {
+    let app = TestApp::spawn().await;
+    app.user("yara").await;
+    // Control characters and huge names are throttled and refused like any
+    // unknown user, on every backend.
+    for username in ["ya\u{0}ra".to_string(), "y".repeat(60_000), "YARA\n".into()] {
+        let response = post_json(
+            &app,
+            "/login",
+            &json!({"username": username, "password": PASSWORD}),
+        )
+        .await;
+        assert_problem(response, StatusCode::UNAUTHORIZED).await;
+    }
+}
+
+#[tokio::test]
 async fn login_with_missing_or_non_string_fields_is_422() {
     let app = TestApp::spawn().await;
     assert_invalid(

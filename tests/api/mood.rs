@@ -249,6 +249,8 @@ async fn invalid_fields_are_422_naming_the_field_and_nothing_is_stored() {
         (json!({"rating": 5, "note": "x".repeat(2001)}), "note"),
         (json!({"rating": 5, "note": "é".repeat(2001)}), "note"),
         (json!({"rating": 5, "note": 42}), "note"),
+        (json!({"rating": 5, "note": "nul \u{0}"}), "note"),
+        (json!({"rating": 5, "tags": ["nul\u{0}"]}), "tags"),
         (json!({"rating": 5, "tags": vec!["t"; 11]}), "tags"),
         (json!({"rating": 5, "tags": ["ok", ""]}), "tags"),
         (json!({"rating": 5, "tags": ["x".repeat(33)]}), "tags"),

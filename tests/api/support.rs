@@ -12,8 +12,27 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
+pub use crate::postgres_support::{TestSchema, fresh_schema};
+
 /// A password that passes the strength check.
 pub const PASSWORD: &str = "violet tugboat simmers quietly";
+
+/// The database the suite runs on: `MOODLOG_TEST_BACKEND=sqlite` (the
+/// default) or `postgres`, which uses `MOODLOG_TEST_POSTGRES_URL` and gives
+/// each test its own schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("MOODLOG_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("" | "sqlite") => Backend::Sqlite,
+        Ok("postgres") => Backend::Postgres,
+        Ok(other) => panic!("MOODLOG_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    }
+}
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -21,6 +40,8 @@ pub struct TestApp {
     /// A client without a cookie store: credentials are explicit.
     pub client: reqwest::Client,
     pub dir: TempDir,
+    /// The test's own PostgreSQL schema, dropped with the app.
+    pub schema: Option<TestSchema>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -34,10 +55,18 @@ impl TestApp {
     /// An application whose configuration `tweak` may change first.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::new(DatabaseUrl::Sqlite(dir.path().join("moodlog.db")));
+        let (url, schema) = match backend() {
+            Backend::Sqlite => (DatabaseUrl::Sqlite(dir.path().join("moodlog.db")), None),
+            Backend::Postgres => {
+                let schema = fresh_schema().await;
+                (schema.url.parse().expect("a postgres URL"), Some(schema))
+            }
+        };
+        let mut config = Config::new(url);
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.signup_limit = 0;
         config.sqlite_readers = 2;
+        config.pg_pool_size = 4;
         tweak(&mut config);
         let clock = Arc::new(ManualClock::new(Timestamp::now()));
         let app = Application::build_with_clock(config, clock.clone())
@@ -53,6 +82,7 @@ impl TestApp {
             clock,
             client: reqwest::Client::new(),
             dir,
+            schema,
             shutdown: Some(tx),
             server: Some(server),
         }

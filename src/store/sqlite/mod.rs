@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
-use serde::{Deserialize, Serialize};
 
 use self::threads::Threads;
+use super::StoredCreated;
 use super::{
     Created, Cursor, Idempotency, Insert, MoodPage, NewSession, Page, RateKind, Session, Store,
     StoreError, StoreResult, StoreStats, TokenHash,
@@ -182,54 +182,6 @@ fn counted_days(conn: &Connection, user: UserId) -> StoreResult<Vec<Date>> {
         .query_map([user.0], |r| date(&r.get::<_, String>(0)?))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(days)
-}
-
-/// The first result of an idempotent request, as kept for its retries.
-#[derive(Serialize, Deserialize)]
-struct StoredCreated {
-    id: i64,
-    rating: u8,
-    note: Option<String>,
-    tags: Vec<String>,
-    recorded_at: i64,
-    timezone: String,
-    local_date: String,
-    streak: u32,
-    current_streak: u32,
-}
-
-impl From<&Created> for StoredCreated {
-    fn from(c: &Created) -> Self {
-        Self {
-            id: c.entry.id.0,
-            rating: c.entry.rating,
-            note: c.entry.note.clone(),
-            tags: c.entry.tags.clone(),
-            recorded_at: micros(c.entry.recorded_at),
-            timezone: c.entry.timezone.clone(),
-            local_date: c.entry.local_date.to_string(),
-            streak: c.streak,
-            current_streak: c.current_streak,
-        }
-    }
-}
-
-impl StoredCreated {
-    fn into_created(self) -> rusqlite::Result<Created> {
-        Ok(Created {
-            entry: Entry {
-                id: EntryId(self.id),
-                rating: self.rating,
-                note: self.note,
-                tags: self.tags,
-                recorded_at: timestamp(self.recorded_at)?,
-                timezone: self.timezone,
-                local_date: date(&self.local_date)?,
-            },
-            streak: self.streak,
-            current_streak: self.current_streak,
-        })
-    }
 }
 
 fn replay(
