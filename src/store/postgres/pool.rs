@@ -50,8 +50,14 @@ fn session_options(url_options: Option<&str>, statement_timeout: Duration) -> St
     // Rounded up: a sub-millisecond timeout must not become 0, which
     // PostgreSQL reads as "no timeout".
     let millis = statement_timeout.as_micros().div_ceil(1000);
+    // Our transactions never wait on the client between statements, so one
+    // left idle this long belongs to an instance that died or was cut off
+    // mid-write: end it, or its row locks would keep that user's writes
+    // failing on every other instance until TCP notices (hours).
     // `date::text` is read back as YYYY-MM-DD whatever the server's default.
-    let ours = format!("-c statement_timeout={millis} -c DateStyle=ISO");
+    let ours = format!(
+        "-c statement_timeout={millis} -c idle_in_transaction_session_timeout={millis} -c DateStyle=ISO"
+    );
     match url_options {
         Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {ours}"),
         _ => ours,
@@ -119,15 +125,15 @@ mod tests {
         let second = Duration::from_secs(1);
         assert_eq!(
             session_options(None, second),
-            "-c statement_timeout=1000 -c DateStyle=ISO"
+            "-c statement_timeout=1000 -c idle_in_transaction_session_timeout=1000 -c DateStyle=ISO"
         );
         assert_eq!(
             session_options(Some("-c search_path=s1"), Duration::from_micros(1)),
-            "-c search_path=s1 -c statement_timeout=1 -c DateStyle=ISO"
+            "-c search_path=s1 -c statement_timeout=1 -c idle_in_transaction_session_timeout=1 -c DateStyle=ISO"
         );
         assert_eq!(
             session_options(Some(""), Duration::ZERO),
-            "-c statement_timeout=0 -c DateStyle=ISO"
+            "-c statement_timeout=0 -c idle_in_transaction_session_timeout=0 -c DateStyle=ISO"
         );
     }
 }
