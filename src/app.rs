@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, header};
 use jiff::SignedDuration;
 use tokio::net::TcpListener;
 
-use crate::auth::{PasswordHasher, Throttle};
+use crate::auth::{IpBlock, PasswordHasher, Throttle};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DatabaseUrl, PostgresUrl};
 use crate::http::metrics::Metrics;
@@ -31,6 +31,8 @@ pub struct Settings {
     /// `--public-url`'s origin, if set.
     pub public_origin: Option<String>,
     pub request_timeout: Duration,
+    /// Load balancers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpBlock>,
 }
 
 impl Settings {
@@ -133,6 +135,7 @@ impl Application {
                 session_lifetime: config.session_lifetime,
                 public_origin: config.public_url.clone(),
                 request_timeout: config.request_timeout,
+                trusted_proxies: config.trusted_proxies.clone(),
             }),
             metrics: Arc::new(Metrics::new()),
         };

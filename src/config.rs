@@ -10,6 +10,7 @@ use axum::http::Uri;
 use clap::{Args, Parser, Subcommand};
 use jiff::{SignedDuration, Span, SpanRelativeTo};
 
+pub use crate::auth::IpBlock;
 pub use crate::store::sqlite::Durability;
 
 #[derive(Debug, Parser)]
@@ -90,6 +91,16 @@ pub struct ServeArgs {
     #[arg(long, env = "MOODLOG_SQLITE_READERS", default_value_t = 4)]
     pub sqlite_readers: usize,
 
+    /// Addresses or CIDR blocks of load balancers in front of moodlog:
+    /// requests from them are attributed to the client their
+    /// `X-Forwarded-For` names (for throttling). Comma-separated.
+    #[arg(
+        long = "trusted-proxy",
+        env = "MOODLOG_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpBlock>,
+
     /// PostgreSQL only: most connections this instance holds open.
     #[arg(long, env = "MOODLOG_PG_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pg_pool_size: u32,
@@ -128,6 +139,7 @@ pub struct Config {
     pub pg_pool_size: usize,
     pub pg_statement_timeout: Duration,
     pub hash_concurrency: usize,
+    pub trusted_proxies: Vec<IpBlock>,
 }
 
 impl Config {
@@ -146,6 +158,7 @@ impl Config {
             pg_pool_size: 16,
             pg_statement_timeout: Duration::from_secs(5),
             hash_concurrency: 2,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -175,6 +188,7 @@ impl TryFrom<ServeArgs> for Config {
             pg_pool_size: args.pg_pool_size as usize,
             pg_statement_timeout: args.pg_statement_timeout.unsigned_abs(),
             hash_concurrency: args.hash_concurrency,
+            trusted_proxies: args.trusted_proxies,
         })
     }
 }

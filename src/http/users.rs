@@ -1,9 +1,7 @@
 //! Accounts and sessions: sign-up, login, logout and the caller's profile.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -13,8 +11,8 @@ use super::error::{AppError, AppResult, Problem};
 use super::json::{Fields, JsonBody, owned_string, string};
 use super::openapi::{BodyErrors, CrossSite, Unauthenticated};
 use crate::app::AppState;
-use crate::auth::Authenticated;
 use crate::auth::account::{self, LoggedIn};
+use crate::auth::{Authenticated, ClientAddr};
 use crate::domain::{NewPassword, Tz, User, Username};
 
 /// An account's profile.
@@ -123,7 +121,7 @@ async fn new_password(
     ))]
 pub async fn sign_up(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody,
 ) -> AppResult<Response> {
     let mut f = Fields::of(&body)?;
@@ -144,7 +142,7 @@ pub async fn sign_up(
 
     let user = account::sign_up(
         &state,
-        client.ip(),
+        client,
         &username,
         password,
         &timezone.unwrap_or_else(Tz::utc),
@@ -175,7 +173,7 @@ pub async fn sign_up(
     ))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody,
 ) -> AppResult<Response> {
     let mut f = Fields::of(&body)?;
@@ -186,7 +184,7 @@ pub async fn login(
     };
     let LoggedIn {
         token, expires_at, ..
-    } = account::log_in(&state, client.ip(), &username, password).await?;
+    } = account::log_in(&state, client, &username, password).await?;
     let cookie = account::session_cookie(&state.settings, &token);
     Ok((
         [(header::SET_COOKIE, cookie)],
@@ -274,7 +272,7 @@ pub async fn update_me(
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     auth: Authenticated,
     JsonBody(body): JsonBody,
 ) -> AppResult<StatusCode> {
@@ -285,7 +283,7 @@ pub async fn change_password(
     let (Some(current), Some(new), true) = (current, new, f.is_clean()) else {
         return Err(f.into_error());
     };
-    account::confirm_password(&state, &auth.user, client.ip(), current).await?;
+    account::confirm_password(&state, &auth.user, client, current).await?;
     let hash = state.hasher.hash(new.into_password()).await?;
     state
         .store
@@ -308,7 +306,7 @@ pub async fn change_password(
     ))]
 pub async fn delete_me(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     auth: Authenticated,
     JsonBody(body): JsonBody,
 ) -> AppResult<Response> {
@@ -317,7 +315,7 @@ pub async fn delete_me(
     let (Some(password), true) = (password, f.is_clean()) else {
         return Err(f.into_error());
     };
-    account::confirm_password(&state, &auth.user, client.ip(), password).await?;
+    account::confirm_password(&state, &auth.user, client, password).await?;
     state.store.delete_user(auth.user.id).await?;
     tracing::info!(user = auth.user.id.0, "account deleted");
     Ok((

@@ -1,8 +1,6 @@
 //! Signing up, in and out, and the settings page.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -12,6 +10,7 @@ use super::error::{PageError, message};
 use super::extract::{Csrf, Viewer, WebForm};
 use super::layout::{self, Section, alert, csrf_field, field_error, notice, timezone_select};
 use crate::app::AppState;
+use crate::auth::ClientAddr;
 use crate::auth::account::{self, LoggedIn};
 use crate::domain::{Invalid, NewPassword, Tz, Username};
 use crate::http::error::AppError;
@@ -101,7 +100,7 @@ pub struct SignInForm {
 
 pub async fn sign_in(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     WebForm(form): WebForm<SignInForm>,
 ) -> Result<Response, PageError> {
@@ -111,7 +110,7 @@ pub async fn sign_in(
             "Enter your username and password.",
         ))
     } else {
-        account::log_in(&state, client.ip(), &form.username, form.password).await
+        account::log_in(&state, client, &form.username, form.password).await
     };
     match result {
         Ok(logged_in) => Ok(signed_in(&state, &logged_in)),
@@ -200,7 +199,7 @@ fn labelled(field: &str, e: Invalid) -> String {
 
 pub async fn sign_up(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     WebForm(form): WebForm<SignUpForm>,
 ) -> Result<Response, PageError> {
@@ -225,7 +224,7 @@ pub async fn sign_up(
 
     let result = match (username, password, timezone) {
         (Some(username), Some(password), Some(timezone)) => {
-            match account::sign_up(&state, client.ip(), &username, password, &timezone).await {
+            match account::sign_up(&state, client, &username, password, &timezone).await {
                 Ok(user) => account::open_session(&state, user).await,
                 Err(e @ AppError::Conflict(_)) => {
                     errors.username = Some(message(&e));
@@ -365,12 +364,11 @@ pub struct DeleteAccountForm {
 
 pub async fn delete_account(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     viewer: Viewer,
     WebForm(form): WebForm<DeleteAccountForm>,
 ) -> Result<Response, PageError> {
-    let confirmed =
-        account::confirm_password(&state, &viewer.user, client.ip(), form.password).await;
+    let confirmed = account::confirm_password(&state, &viewer.user, client, form.password).await;
     if let Err(e) = confirmed {
         let timezone = viewer.user.timezone.name().to_string();
         let page = settings_page(&viewer, &timezone, None, Some(&message(&e)), false);

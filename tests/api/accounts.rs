@@ -1973,3 +1973,61 @@ async fn fail_logins(app: &TestApp, username: &str, password: &str, n: usize) {
         );
     }
 }
+
+/// A login attempt arriving through a load balancer that names the client.
+async fn log_in_via(app: &TestApp, forwarded_for: &str, password: &str) -> StatusCode {
+    app.request(Method::POST, "/login")
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"username": "zoe", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_is_throttled_on_its_own() {
+    let app = TestApp::spawn_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    app.user("zoe").await;
+    for _ in 0..5 {
+        assert_eq!(
+            log_in_via(&app, "203.0.113.7", "not her password").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        log_in_via(&app, "203.0.113.7", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Zoe herself, elsewhere, behind the same balancer, is not locked out.
+    assert_eq!(
+        log_in_via(&app, "198.51.100.20", PASSWORD).await,
+        StatusCode::OK
+    );
+    // A client cannot escape by prepending addresses of its own: the
+    // balancer's entry (the rightmost) is the one believed.
+    assert_eq!(
+        log_in_via(&app, "192.0.2.99, 203.0.113.7", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = TestApp::spawn().await;
+    app.user("zoe").await;
+    for _ in 0..5 {
+        assert_eq!(
+            log_in_via(&app, "203.0.113.7", "not her password").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Claiming another address does not make another client.
+    assert_eq!(
+        log_in_via(&app, "198.51.100.20", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
