@@ -154,6 +154,39 @@ pub struct StoreStats {
     pub committed_writes: u64,
 }
 
+/// The counters behind `StoreStats`, kept by each backend.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Calls waiting for a connection (or a thread), by kind.
+    pub queued_reads: std::sync::atomic::AtomicU64,
+    pub queued_writes: std::sync::atomic::AtomicU64,
+    /// Transactions committed, and the writes in them (SQLite commits
+    /// several writes at once; PostgreSQL one per transaction).
+    pub commits: std::sync::atomic::AtomicU64,
+    pub committed_writes: std::sync::atomic::AtomicU64,
+}
+
+impl Counters {
+    /// One transaction with `writes` writes in it was committed.
+    pub(crate) fn committed(&self, writes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.commits.fetch_add(1, Relaxed);
+        self.committed_writes.fetch_add(writes, Relaxed);
+    }
+
+    pub(crate) fn stats(&self, backend: &'static str, connections: u64) -> StoreStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        StoreStats {
+            backend,
+            connections,
+            queued_reads: self.queued_reads.load(Relaxed),
+            queued_writes: self.queued_writes.load(Relaxed),
+            commits: self.commits.load(Relaxed),
+            committed_writes: self.committed_writes.load(Relaxed),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Answers when the database can serve reads and writes.

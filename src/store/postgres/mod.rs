@@ -29,7 +29,6 @@ use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -39,10 +38,10 @@ use jiff::civil::Date;
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{IsolationLevel, Row};
 
-use self::pool::{Counters, Work};
+use self::pool::Work;
 use super::{
-    Created, Cursor, Idempotency, Insert, MoodPage, NewSession, Page, Purge, RateKind, Session,
-    Store, StoreError, StoreResult, StoreStats, StoredCreated, TokenHash,
+    Counters, Created, Cursor, Idempotency, Insert, MoodPage, NewSession, Page, Purge, RateKind,
+    Session, Store, StoreError, StoreResult, StoreStats, StoredCreated, TokenHash,
 };
 use crate::domain::{DayMood, Entry, EntryId, NewEntry, Streaks, Tz, User, UserId, Username};
 
@@ -149,7 +148,7 @@ impl Db {
 
     async fn commit(&self, tx: Transaction<'_>) -> StoreResult<()> {
         tx.commit().await?;
-        self.counters.committed();
+        self.counters.committed(1);
         Ok(())
     }
 
@@ -167,7 +166,7 @@ impl Db {
     async fn write(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
         let client = self.client(Work::Write).await?;
         let n = execute(&client, sql, params).await?;
-        self.counters.committed();
+        self.counters.committed(1);
         Ok(n)
     }
 }
@@ -451,15 +450,8 @@ impl Store for PostgresStore {
     }
 
     fn stats(&self) -> StoreStats {
-        let c = &self.db.counters;
-        StoreStats {
-            backend: "postgres",
-            connections: self.db.pool.status().size as u64,
-            queued_reads: c.queued_reads.load(Ordering::Relaxed),
-            queued_writes: c.queued_writes.load(Ordering::Relaxed),
-            commits: c.commits.load(Ordering::Relaxed),
-            committed_writes: c.committed_writes.load(Ordering::Relaxed),
-        }
+        let connections = self.db.pool.status().size as u64;
+        self.db.counters.stats("postgres", connections)
     }
 
     async fn create_user(
@@ -489,7 +481,7 @@ impl Store for PostgresStore {
                 ],
             )
             .await?;
-            db.counters.committed();
+            db.counters.committed(1);
             let Some(row) = row else {
                 return Err(StoreError::UsernameTaken);
             };
@@ -544,7 +536,7 @@ impl Store for PostgresStore {
                 &[&user.0, &name],
             )
             .await?;
-            db.counters.committed();
+            db.counters.committed(1);
             row.map(|r| user_from_row(&r, 0)).transpose()
         })
         .await

@@ -10,7 +10,7 @@ use tokio_postgres::NoTls;
 
 use super::PostgresConfig;
 use super::errors::pool_error;
-use crate::store::StoreResult;
+use crate::store::{Counters, StoreResult};
 
 pub(super) fn build(config: &PostgresConfig) -> anyhow::Result<Pool> {
     let mut pg = config.pg.clone();
@@ -69,24 +69,6 @@ fn session_options(url_options: Option<&str>, statement_timeout: Duration) -> St
 pub(super) enum Work {
     Read,
     Write,
-}
-
-#[derive(Debug, Default)]
-pub(super) struct Counters {
-    /// Calls waiting for a connection, by kind.
-    pub queued_reads: AtomicU64,
-    pub queued_writes: AtomicU64,
-    /// Every write is its own transaction, so both count the same thing;
-    /// the SQLite store commits several writes at once.
-    pub commits: AtomicU64,
-    pub committed_writes: AtomicU64,
-}
-
-impl Counters {
-    pub fn committed(&self) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        self.committed_writes.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 /// A connection from the pool, counted as queued while it is awaited.

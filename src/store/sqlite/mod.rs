@@ -4,7 +4,6 @@ mod threads;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -349,15 +348,9 @@ impl Store for SqliteStore {
     }
 
     fn stats(&self) -> StoreStats {
-        let c = &self.threads.counters;
-        StoreStats {
-            backend: "sqlite",
-            connections: self.threads.connections,
-            queued_reads: c.queued_reads.load(Ordering::Relaxed),
-            queued_writes: c.queued_writes.load(Ordering::Relaxed),
-            commits: c.commits.load(Ordering::Relaxed),
-            committed_writes: c.committed_writes.load(Ordering::Relaxed),
-        }
+        self.threads
+            .counters
+            .stats("sqlite", self.threads.connections)
     }
 
     async fn create_user(

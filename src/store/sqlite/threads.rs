@@ -7,7 +7,7 @@
 //! committed, so every acknowledged write is in the WAL.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -15,7 +15,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::classify;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Counters, StoreError, StoreResult};
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -56,14 +56,6 @@ where
     fn fail(self: Box<Self>, error: StoreError) {
         let _ = self.reply.send(Err(error));
     }
-}
-
-#[derive(Debug, Default)]
-pub(super) struct Counters {
-    pub queued_reads: AtomicU64,
-    pub queued_writes: AtomicU64,
-    pub commits: AtomicU64,
-    pub committed_writes: AtomicU64,
 }
 
 pub(super) struct Threads {
@@ -203,10 +195,7 @@ fn write_loop(conn: Connection, jobs: Receiver<Box<dyn WriteJob>>, counters: &Co
         if commit.is_err() {
             let _ = exec(&conn, "ROLLBACK");
         } else {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-            counters
-                .committed_writes
-                .fetch_add(completions.len() as u64, Ordering::Relaxed);
+            counters.committed(completions.len() as u64);
         }
         for complete in completions.drain(..) {
             complete(commit.clone());
