@@ -41,7 +41,8 @@ pub fn base_url() -> String {
 /// cannot be reached.
 pub async fn fresh_schema() -> TestSchema {
     let base_url = base_url();
-    let name = format!("moodlog_test_{}", random_hex(8));
+    let now = unix_seconds();
+    let name = format!("moodlog_test_{now}_{}", random_hex(8));
     let url = with_search_path(&base_url, &name);
     let client = connect(&base_url).await.unwrap_or_else(|e| {
         panic!(
@@ -50,6 +51,7 @@ pub async fn fresh_schema() -> TestSchema {
             shown(&base_url)
         )
     });
+    sweep_abandoned(&client, now).await;
     tokio::time::timeout(
         PATIENCE,
         client.batch_execute(&format!("CREATE SCHEMA {name}")),
@@ -62,6 +64,46 @@ pub async fn fresh_schema() -> TestSchema {
         url,
         name,
         base_url,
+    }
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Schemas whose test process was killed (so never dropped its schema) are
+/// swept once per test process: their names carry their creation time, and
+/// no test runs for hours. Best effort: a failure here fails no test.
+async fn sweep_abandoned(client: &tokio_postgres::Client, now: u64) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let Ok(rows) = client
+        .query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'moodlog\\_test\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let created = name
+            .strip_prefix("moodlog_test_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok());
+        // Names without a time are from before this scheme: abandoned too.
+        if created.is_none_or(|t| now.saturating_sub(t) > 3 * 3600) {
+            let _ = client
+                .batch_execute(&format!(
+                    "SET lock_timeout = '1s'; DROP SCHEMA IF EXISTS {name} CASCADE"
+                ))
+                .await;
+        }
     }
 }
 
