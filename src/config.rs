@@ -230,15 +230,6 @@ impl FromStr for PostgresUrl {
         let config = tokio_postgres::Config::from_str(s)
             .map_err(|e| format!("not a valid postgres:// URL: {e}"))?;
         let user = config.get_user().unwrap_or("");
-        let hosts: Vec<String> = config
-            .get_hosts()
-            .iter()
-            .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
-            .map(|(host, port)| match host {
-                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
-                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-            })
-            .collect();
         let password = if config.get_password().is_some() {
             ":***"
         } else {
@@ -250,9 +241,8 @@ impl FromStr for PostgresUrl {
             format!("{user}{password}@")
         };
         let shown = format!(
-            "postgres://{at}{}/{}",
-            hosts.join(","),
-            config.get_dbname().unwrap_or("")
+            "postgres://{at}{}",
+            crate::store::postgres::address(&config)
         );
         Ok(Self {
             config: Box::new(config),

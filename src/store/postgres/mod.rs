@@ -75,7 +75,7 @@ impl fmt::Debug for PostgresConfig {
 }
 
 /// `host:port,…/dbname`, for messages.
-fn address(pg: &tokio_postgres::Config) -> String {
+pub fn address(pg: &tokio_postgres::Config) -> String {
     let hosts: Vec<String> = pg
         .get_hosts()
         .iter()
