@@ -26,6 +26,20 @@ fn days_between(from: Date, to: Date) -> u32 {
     u32::try_from(days).expect("runs are built in ascending order")
 }
 
+/// A date as an integer that sorts like it: year, month, day in bit fields
+/// (jiff's years are -9999..=9999).
+fn pack(day: Date) -> u32 {
+    let year = u32::try_from(i32::from(day.year()) + 10_000).expect("jiff years are > -10000");
+    year << 9 | u32::from(day.month().unsigned_abs()) << 5 | u32::from(day.day().unsigned_abs())
+}
+
+fn unpack(key: u32) -> Date {
+    let year = i16::try_from(i64::from(key >> 9) - 10_000).expect("packed from a year");
+    let month = i8::try_from(key >> 5 & 0xf).expect("4 bits");
+    let day = i8::try_from(key & 0x1f).expect("5 bits");
+    Date::new(year, month, day).expect("packed from a valid date")
+}
+
 /// The streak figures of one user, computed from the days they logged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Streaks {
@@ -36,13 +50,15 @@ pub struct Streaks {
 impl Streaks {
     /// Builds the runs from counted days given in any order, duplicates allowed.
     pub fn from_days(days: impl IntoIterator<Item = Date>) -> Self {
-        let mut days: Vec<Date> = days.into_iter().collect();
-        days.sort_unstable();
-        days.dedup();
+        // Sorted as packed integers: comparing `Date`s field by field made
+        // a shuffled ten years take ~100 µs, this ~40 µs (benches/streak.rs).
+        let mut keys: Vec<u32> = days.into_iter().map(pack).collect();
+        keys.sort_unstable();
+        keys.dedup();
         let mut runs: Vec<Run> = Vec::new();
-        for day in days {
+        for day in keys.into_iter().map(unpack) {
             match runs.last_mut() {
-                Some(run) if days_between(run.end, day) == 1 => run.end = day,
+                Some(run) if run.end.tomorrow().ok() == Some(day) => run.end = day,
                 _ => runs.push(Run {
                     start: day,
                     end: day,
@@ -98,6 +114,26 @@ mod tests {
 
     fn streaks(days: &[Date]) -> Streaks {
         Streaks::from_days(days.iter().copied())
+    }
+
+    #[test]
+    fn packed_dates_sort_like_dates_and_unpack_to_themselves() {
+        let days = [
+            Date::MIN,
+            date(-1, 12, 31),
+            date(0, 1, 1),
+            date(1999, 12, 31),
+            date(2000, 1, 1),
+            date(2024, 2, 29),
+            date(2024, 3, 1),
+            Date::MAX,
+        ];
+        for pair in days.windows(2) {
+            assert!(pack(pair[0]) < pack(pair[1]), "{pair:?}");
+        }
+        for day in days {
+            assert_eq!(unpack(pack(day)), day);
+        }
     }
 
     #[test]
