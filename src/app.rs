@@ -14,6 +14,7 @@ use crate::auth::{IpBlock, PasswordHasher, Throttle};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DatabaseUrl, PostgresUrl};
 use crate::http::metrics::Metrics;
+use crate::http::mood_cache::MoodCache;
 use crate::store::postgres::{PostgresConfig, PostgresStore};
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
 use crate::store::{Purge, Store};
@@ -53,6 +54,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+    pub mood_cache: Arc<MoodCache>,
 }
 
 impl AppState {
@@ -138,6 +140,7 @@ impl Application {
                 trusted_proxies: config.trusted_proxies.clone(),
             }),
             metrics: Arc::new(Metrics::new()),
+            mood_cache: Arc::new(MoodCache::new(config.mood_cache_bytes)),
         };
         Ok(Self { listener, state })
     }

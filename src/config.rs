@@ -113,6 +113,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MOODLOG_HASH_CONCURRENCY", default_value_t = 2)]
     pub hash_concurrency: usize,
 
+    /// MiB of serialized `GET /mood` bodies kept in memory; 0 turns the
+    /// cache off.
+    #[arg(long, env = "MOODLOG_MOOD_CACHE_MB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(0..=65536))]
+    pub mood_cache_mb: u32,
+
     /// Log format.
     #[arg(long, env = "MOODLOG_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -140,6 +145,8 @@ pub struct Config {
     pub pg_statement_timeout: Duration,
     pub hash_concurrency: usize,
     pub trusted_proxies: Vec<IpBlock>,
+    /// Bytes of `GET /mood` bodies to cache (0: none).
+    pub mood_cache_bytes: u64,
 }
 
 impl Config {
@@ -159,6 +166,7 @@ impl Config {
             pg_statement_timeout: Duration::from_secs(5),
             hash_concurrency: 2,
             trusted_proxies: Vec::new(),
+            mood_cache_bytes: 16 << 20,
         }
     }
 }
@@ -189,6 +197,7 @@ impl TryFrom<ServeArgs> for Config {
             pg_statement_timeout: args.pg_statement_timeout.unsigned_abs(),
             hash_concurrency: args.hash_concurrency,
             trusted_proxies: args.trusted_proxies,
+            mood_cache_bytes: u64::from(args.mood_cache_mb) << 20,
         })
     }
 }

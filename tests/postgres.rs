@@ -532,6 +532,75 @@ async fn a_session_started_on_one_instance_works_and_ends_on_the_other() {
     }
 }
 
+/// Each instance caches serialized `GET /mood` bodies; a write through the
+/// other instance must show at once, and both give one body the same tag.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_cached_on_one_instance_shows_writes_made_through_the_other() {
+    let schema = fresh_schema().await;
+    let a = Moodlog::serve(&schema.url, &[], &[]);
+    let b = Moodlog::serve(&schema.url, &[], &[]);
+    let http = client();
+    sign_up(&http, &a, "carol").await;
+    let token = log_in(&http, &a, "carol").await;
+    let list = |server| {
+        let http = http.clone();
+        let token = token.clone();
+        async move { send(http.get(server).bearer_auth(&token)).await }
+    };
+
+    let body = json!({"rating": 4, "note": "first", "recorded_at": days_ago(1)});
+    let first = post_mood(&http, &a, &token, None, &body).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    // Cached on B (the second answer comes from its cache).
+    for _ in 0..2 {
+        assert_eq!(
+            moods(&http, &b, &token).await["entries"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    let body = json!({"rating": 9, "note": "second"});
+    let second = post_mood(&http, &a, &token, None, &body).await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    let on_b = moods(&http, &b, &token).await;
+    assert_eq!(on_b["entries"][0]["note"], "second", "{on_b}");
+    assert_eq!(on_b["current_streak"], 2);
+
+    let id = second.json()["id"].as_str().unwrap().to_string();
+    let deleted = send(
+        http.delete(a.url(&format!("/mood/{id}")))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+    let on_b = moods(&http, &b, &token).await;
+    assert_eq!(on_b["entries"].as_array().unwrap().len(), 1, "{on_b}");
+
+    let zoned = send(
+        http.patch(a.url("/me"))
+            .bearer_auth(&token)
+            .json(&json!({"timezone": "Asia/Tokyo"})),
+    )
+    .await;
+    assert_eq!(zoned.status, 200, "{}", zoned.body);
+    assert_eq!(moods(&http, &b, &token).await["timezone"], "Asia/Tokyo");
+
+    // One body, one tag, whichever instance answers.
+    let (on_a, on_b) = (list(a.url("/mood")).await, list(b.url("/mood")).await);
+    assert_eq!(on_a.body, on_b.body);
+    let tag = on_a.header("etag").expect("an ETag").to_string();
+    assert_eq!(on_b.header("etag"), Some(tag.as_str()));
+    let revalidated = send(
+        http.get(b.url("/mood"))
+            .bearer_auth(&token)
+            .header("if-none-match", &tag),
+    )
+    .await;
+    assert_eq!(revalidated.status, 304);
+}
+
 /// The first answer to a keyed request, and how many answers said it was
 /// a replay.
 struct Keyed {

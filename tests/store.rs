@@ -1026,7 +1026,9 @@ async fn instances_starting_at_once_migrate_once() {
         applied.push(result.unwrap());
     }
     applied.sort();
-    assert_eq!(applied, [0, 0, 0, 0, 0, 1]);
+    // One instance ran every migration; the others found them done.
+    assert_eq!(applied[..5], [0; 5]);
+    assert!(applied[5] >= 2, "{applied:?}");
     let store = PostgresStore::connect(&config).await.unwrap();
     user(&store, "alice").await;
     assert_eq!(PostgresStore::migrate_only(&config).await.unwrap(), 0);

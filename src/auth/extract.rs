@@ -14,6 +14,8 @@ pub const SESSION_COOKIE: &str = "moodlog_session";
 pub struct Authenticated {
     pub user: User,
     pub session_id: i64,
+    /// The user's data revision when the session was read (`Session::revision`).
+    pub revision: i64,
 }
 
 /// How often a session's last-use time is written: idle expiry is only as
@@ -61,6 +63,7 @@ impl FromRequestParts<AppState> for Authenticated {
         Ok(Self {
             user: session.user,
             session_id: session.id,
+            revision: session.revision,
         })
     }
 }

@@ -14,6 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::mood_cache::MoodCache;
 use crate::app::AppState;
 use crate::store::StoreStats;
 
@@ -46,6 +47,9 @@ pub struct Metrics {
     db_queued_writes: Family<BackendLabels, Gauge>,
     db_commits: Family<BackendLabels, Counter<u64, AtomicU64>>,
     db_committed_writes: Family<BackendLabels, Counter<u64, AtomicU64>>,
+    mood_cache_hits: Counter<u64, AtomicU64>,
+    mood_cache_misses: Counter<u64, AtomicU64>,
+    mood_cache_bytes: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -96,8 +100,29 @@ impl Metrics {
             "Writes committed (several may share a transaction)",
             db_committed_writes.clone(),
         );
+        let mood_cache_hits = Counter::default();
+        registry.register(
+            "mood_cache_hits",
+            "GET /mood answers served from the body cache",
+            mood_cache_hits.clone(),
+        );
+        let mood_cache_misses = Counter::default();
+        registry.register(
+            "mood_cache_misses",
+            "GET /mood answers read from the database",
+            mood_cache_misses.clone(),
+        );
+        let mood_cache_bytes = Gauge::default();
+        registry.register(
+            "mood_cache_bytes",
+            "Bytes held by the GET /mood body cache",
+            mood_cache_bytes.clone(),
+        );
         Self {
             registry,
+            mood_cache_hits,
+            mood_cache_misses,
+            mood_cache_bytes,
             requests,
             latency,
             db_connections,
@@ -124,7 +149,12 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn render(&self, stats: &StoreStats) -> String {
+    pub fn render(&self, stats: &StoreStats, cache: &MoodCache) -> String {
+        let (hits, misses) = cache.counts();
+        set_counter(&self.mood_cache_hits, hits);
+        set_counter(&self.mood_cache_misses, misses);
+        self.mood_cache_bytes
+            .set(i64::try_from(cache.bytes()).unwrap_or(i64::MAX));
         let backend = BackendLabels {
             backend: stats.backend.to_string(),
         };

@@ -5,6 +5,7 @@ pub mod json;
 pub mod metrics;
 mod middleware;
 pub(crate) mod mood;
+pub mod mood_cache;
 pub mod openapi;
 mod ops;
 mod users;

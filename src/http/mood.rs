@@ -1,5 +1,7 @@
 //! Mood entries and streaks.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -14,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{AppError, AppResult, FieldError, Problem};
 use super::json::{Fields, JsonBody, integer, owned_string, string, string_array};
+use super::mood_cache::MoodBody;
 use super::openapi::{BodyErrors, CrossSite, Unauthenticated};
 use super::users::UserView;
 use crate::app::{AppState, IDEMPOTENCY_WINDOW};
@@ -282,18 +285,28 @@ fn parse_query<T: serde::de::DeserializeOwned>(uri: &Uri) -> AppResult<T> {
 ///
 /// Returns every entry unless `limit` is given; the streak figures always
 /// cover all entries.
-#[utoipa::path(get, path = "/mood", tag = "mood", params(ListQuery),
+///
+/// Each answer carries a strong `ETag`. A client that keeps its own copy
+/// (the responses are `Cache-Control: no-store`, so HTTP caches do not) can
+/// send it back in `If-None-Match` and gets `304 Not Modified`, with no
+/// body, while nothing it would show has changed.
+#[utoipa::path(get, path = "/mood", tag = "mood", params(ListQuery,
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer for this URL")),
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "Entries and streaks", body = MoodListView),
+        (status = 200, description = "Entries and streaks", body = MoodListView,
+            headers(("ETag" = String, description = "Validator of this body"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag was sent",
+            headers(("ETag" = String, description = "The same validator"))),
         Unauthenticated,
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
+    headers: HeaderMap,
     uri: Uri,
-) -> AppResult<Json<MoodListView>> {
+) -> AppResult<Response> {
     let query: ListQuery = parse_query(&uri)?;
     let limit = query.limit.as_deref().map(parse_limit).transpose();
     let cursor = query.cursor.as_deref().map(decode_cursor).transpose();
@@ -307,22 +320,51 @@ pub async fn list(
             return Err(AppError::Validation(errors));
         }
     };
-    let page = state.store.mood_page(auth.user.id, page).await?;
-    let streaks = Streaks::from_days(page.days);
     let today = today(&auth.user, state.clock.now());
-    Ok(Json(MoodListView {
-        current_streak: streaks.current(today),
-        longest_streak: streaks.longest(),
-        logged_today: streaks.is_counted(today),
-        today: today.to_string(),
-        timezone: auth.user.timezone.name().to_string(),
-        entries: page
-            .entries
-            .into_iter()
-            .map(|e| EntryView::with_streaks(e, &streaks))
-            .collect(),
-        next_cursor: page.next.map(encode_cursor),
-    }))
+    let cache = &state.mood_cache;
+    let body = match cache.get(auth.user.id, &page, auth.revision, today) {
+        Some(body) => body,
+        None => {
+            let read = state.store.mood_page(auth.user.id, page).await?;
+            let streaks = Streaks::from_days(read.days);
+            let view = MoodListView {
+                current_streak: streaks.current(today),
+                longest_streak: streaks.longest(),
+                logged_today: streaks.is_counted(today),
+                today: today.to_string(),
+                timezone: auth.user.timezone.name().to_string(),
+                entries: read
+                    .entries
+                    .into_iter()
+                    .map(|e| EntryView::with_streaks(e, &streaks))
+                    .collect(),
+                next_cursor: read.next.map(encode_cursor),
+            };
+            let json = serde_json::to_vec(&view).map_err(anyhow::Error::from)?;
+            let body = Arc::new(MoodBody::new(read.revision, today, json));
+            cache.put(auth.user.id, &page, Arc::clone(&body));
+            body
+        }
+    };
+    let etag = (header::ETAG, body.etag.clone());
+    if none_match(&headers, &body.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [etag]).into_response());
+    }
+    let json = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json), etag], body.json.clone()).into_response())
+}
+
+/// Whether `If-None-Match` lists `etag` (or is `*`), by the weak comparison
+/// RFC 9110 prescribes for it.
+fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag.as_bytes();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == ours)
 }
 
 const NOT_FOUND: AppError = AppError::NotFound("No such entry.");

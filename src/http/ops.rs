@@ -35,7 +35,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "Prometheus text format", body = String,
         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.metrics.render(&state.store.stats());
+    let body = state
+        .metrics
+        .render(&state.store.stats(), &state.mood_cache);
     (
         [(
             header::CONTENT_TYPE,

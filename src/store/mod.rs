@@ -49,6 +49,9 @@ pub struct Session {
     pub created_at: Timestamp,
     pub last_used_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The user's revision: it moves on with every change to their entries
+    /// or profile, so it tells whether a cached `GET /mood` body is current.
+    pub revision: i64,
 }
 
 /// A new session to store.
@@ -82,6 +85,8 @@ pub struct MoodPage {
     pub entries: Vec<Entry>,
     pub days: Vec<Date>,
     pub next: Option<Cursor>,
+    /// The user's revision as of the same read (see `Session::revision`).
+    pub revision: i64,
 }
 
 /// An entry with the streak figures computed in the same transaction.

@@ -1885,3 +1885,162 @@ async fn fifty_concurrent_posts_are_all_stored() {
     assert_eq!(listed, created);
     assert_eq!(list["current_streak"], 1);
 }
+
+// ---------------------------------------------------------------- caching and ETags
+
+/// `GET path` with `If-None-Match: etag`: status, ETag and body.
+async fn get_if_none_match(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    etag: Option<&str>,
+) -> (StatusCode, String, String) {
+    let mut request = app.authed(Method::GET, path, token);
+    if let Some(etag) = etag {
+        request = request.header("if-none-match", etag);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let etag = response
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, etag, response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn an_unchanged_list_answers_304_to_its_etag_and_every_change_moves_the_tag() {
+    let app = app_at(NOW).await;
+    let token = app.user("alice").await;
+    let first = log_on(&app, &token, "2026-03-09").await;
+
+    let (status, tag, body) = get_if_none_match(&app, "/mood", &token, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag:?}");
+    let (status, again, empty) = get_if_none_match(&app, "/mood", &token, Some(&tag)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert_eq!(again, tag);
+    assert_eq!(empty, "");
+    // Weak comparison, lists and `*` all match; another tag does not.
+    for header in [format!("W/{tag}"), format!("\"x\", {tag}"), "*".to_string()] {
+        let (status, ..) = get_if_none_match(&app, "/mood", &token, Some(&header)).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{header}");
+    }
+    let (status, _, same) = get_if_none_match(&app, "/mood", &token, Some("\"x\"")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same, body);
+
+    // A new entry, a deletion, a new profile zone and a new day each change
+    // what the list shows, and so its tag: the tag held before each change
+    // then gets the new body.
+    let changed =
+        |what: &'static str, (status, new_tag, body): (StatusCode, String, String), old: &str| {
+            assert_eq!(status, StatusCode::OK, "{what}");
+            assert_ne!(new_tag, old, "{what}");
+            (new_tag, serde_json::from_str::<Value>(&body).expect("JSON"))
+        };
+    let second = log_on(&app, &token, "2026-03-10").await;
+    let id = second["id"].as_str().unwrap().to_string();
+    let (posted, list) = changed(
+        "post",
+        get_if_none_match(&app, "/mood", &token, Some(&tag)).await,
+        &tag,
+    );
+    assert_eq!(entries(&list).len(), 2);
+    assert_eq!(list["current_streak"], 2);
+
+    let deleted = send(&app, Method::DELETE, &format!("/mood/{id}"), &token).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let (after_delete, list) = changed(
+        "delete",
+        get_if_none_match(&app, "/mood", &token, Some(&posted)).await,
+        &posted,
+    );
+    assert_eq!(ids(&list), vec![first["id"].as_str().unwrap().to_string()]);
+    assert_eq!(
+        after_delete, tag,
+        "the tag is a digest of the body, which is back to the first"
+    );
+
+    let patched = app
+        .authed(Method::PATCH, "/me", &token)
+        .json(&json!({"timezone": "Pacific/Kiritimati"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    let (zoned, list) = changed(
+        "zone",
+        get_if_none_match(&app, "/mood", &token, Some(&tag)).await,
+        &tag,
+    );
+    assert_eq!(list["timezone"], "Pacific/Kiritimati");
+    assert_eq!(list["today"], "2026-03-11", "UTC+14 is already tomorrow");
+
+    app.clock.advance(SignedDuration::from_hours(24));
+    let (_, list) = changed(
+        "day",
+        get_if_none_match(&app, "/mood", &token, Some(&zoned)).await,
+        &zoned,
+    );
+    assert_eq!(list["today"], "2026-03-12");
+    assert_eq!(list["current_streak"], 0);
+}
+
+#[tokio::test]
+async fn cached_lists_follow_every_write_and_stay_per_user_and_per_page() {
+    let app = app_at(NOW).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mut expected = Vec::new();
+    for day in 1..=6 {
+        // Read (and so cache) every view before each write.
+        let all = app.moods(&alice).await;
+        assert_eq!(entries(&all).len(), expected.len());
+        let (status, page) = app.get_json("/mood?limit=2", &alice).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(entries(&page).len(), expected.len().min(2));
+        assert_eq!(count(&app, &bob).await, 0, "bob's list is his own");
+        let entry = log_on(&app, &alice, &format!("2026-03-0{day}")).await;
+        expected.insert(0, entry["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids(&app.moods(&alice).await), expected);
+    let (_, page) = app.get_json("/mood?limit=2", &alice).await;
+    assert_eq!(ids(&page), expected[..2]);
+    assert_eq!(entries(&app.moods(&bob).await).len(), 0);
+    // The same URL with Bob's token never gets Alice's tag or body.
+    let (_, alice_tag, _) = get_if_none_match(&app, "/mood", &alice, None).await;
+    let (status, bob_tag, body) = get_if_none_match(&app, "/mood", &bob, Some(&alice_tag)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(bob_tag, alice_tag);
+    assert!(!body.contains("2026-03-01"), "{body}");
+}
+
+#[tokio::test]
+async fn a_recreated_account_never_sees_the_deleted_ones_cached_list() {
+    let app = app_at(NOW).await;
+    let token = app.user("alice").await;
+    app.mood(
+        &token,
+        json!({"rating": 3, "note": "private", "recorded_at": noon("2026-03-09")}),
+    )
+    .await;
+    let (_, tag, body) = get_if_none_match(&app, "/mood", &token, None).await;
+    assert!(body.contains("private"));
+    let deleted = app
+        .authed(Method::DELETE, "/me", &token)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    // On SQLite the new account may well get the same id.
+    let again = app.user("alice").await;
+    let (status, new_tag, body) = get_if_none_match(&app, "/mood", &again, Some(&tag)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(new_tag, tag);
+    assert!(!body.contains("private"), "{body}");
+    assert_eq!(entries(&serde_json::from_str(&body).unwrap()).len(), 0);
+}

@@ -6,7 +6,10 @@ use tokio_postgres::Client;
 use super::errors::describe;
 
 /// Migrations in order; `schema_migrations` records which have run.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_revision.sql"),
+];
 
 /// First key of the advisory lock that serialises migrations ("mood").
 const LOCK_CLASS: i32 = 0x6d6f_6f64;

@@ -304,12 +304,15 @@ async fn counted_days(c: &impl GenericClient, user: UserId) -> StoreResult<Vec<D
 }
 
 /// Makes this transaction the only one changing the user's entries until
-/// it ends (see the module comment). A missing user is left to the
-/// foreign keys to refuse.
+/// it ends (see the module comment), and moves the user's revision on
+/// (`Session::revision`); a transaction that changes nothing rolls back,
+/// taking the new revision with it. The update takes the same row lock as
+/// `FOR NO KEY UPDATE`. A missing user is left to the foreign keys to
+/// refuse.
 async fn lock_user(tx: &Transaction<'_>, user: UserId) -> StoreResult<()> {
-    query_opt(
+    execute(
         tx,
-        "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
+        "UPDATE users SET revision = revision + 1 WHERE id = $1",
         &[&user.0],
     )
     .await?;
@@ -532,7 +535,10 @@ impl Store for PostgresStore {
             let client = db.client(Work::Write).await?;
             let row = query_opt(
                 &client,
-                &format!("UPDATE users SET timezone = $2 WHERE id = $1 RETURNING {USER_COLUMNS}"),
+                &format!(
+                    "UPDATE users SET timezone = $2, revision = revision + 1
+                     WHERE id = $1 RETURNING {USER_COLUMNS}"
+                ),
                 &[&user.0, &name],
             )
             .await?;
@@ -599,7 +605,7 @@ impl Store for PostgresStore {
                 &client,
                 &format!(
                     "SELECT sessions.id, sessions.created_at, sessions.last_used_at,
-                            sessions.expires_at, {USER_COLUMNS}
+                            sessions.expires_at, {USER_COLUMNS}, users.revision
                      FROM sessions JOIN users ON users.id = sessions.user_id
                      WHERE sessions.token_hash = $1"
                 ),
@@ -613,6 +619,7 @@ impl Store for PostgresStore {
                     last_used_at: timestamp(r.try_get(2)?)?,
                     expires_at: timestamp(r.try_get(3)?)?,
                     user: user_from_row(&r, 4)?,
+                    revision: r.try_get(8)?,
                 })
             })
             .transpose()
@@ -714,6 +721,11 @@ impl Store for PostgresStore {
             };
             let mut entries = entries_from_rows(&rows)?;
             let days = counted_days(&tx, user).await?;
+            let revision = query_opt(&tx, "SELECT revision FROM users WHERE id = $1", &[&user.0])
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?
+                .unwrap_or(0);
             tx.commit().await?;
             let next = match page.limit {
                 Some(limit) if entries.len() > limit as usize => {
@@ -729,6 +741,7 @@ impl Store for PostgresStore {
                 entries,
                 days,
                 next,
+                revision,
             })
         })
         .await

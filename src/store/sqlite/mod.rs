@@ -37,7 +37,10 @@ pub struct SqliteConfig {
 }
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_revision.sql"),
+];
 
 pub struct SqliteStore {
     threads: Threads,
@@ -183,6 +186,13 @@ fn counted_days(conn: &Connection, user: UserId) -> StoreResult<Vec<Date>> {
     Ok(days)
 }
 
+/// Marks a change to the user's entries (see `Session::revision`).
+fn advance_revision(conn: &Connection, user: UserId) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE users SET revision = revision + 1 WHERE id = ?1")?
+        .execute([user.0])?;
+    Ok(())
+}
+
 fn replay(
     conn: &Connection,
     user: UserId,
@@ -265,6 +275,7 @@ fn insert_entry(
          ON CONFLICT (user_id, local_date) DO UPDATE SET entries = entries + 1",
     )?
     .execute(params![user.0, day])?;
+    advance_revision(conn, user)?;
 
     let streaks = Streaks::from_days(counted_days(conn, user)?);
     let created = Created {
@@ -326,10 +337,16 @@ fn mood_page(conn: &mut Connection, user: UserId, page: Page) -> StoreResult<Moo
         _ => None,
     };
     let days = counted_days(&tx, user)?;
+    let revision = tx
+        .prepare_cached("SELECT revision FROM users WHERE id = ?1")?
+        .query_row([user.0], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
     Ok(MoodPage {
         entries,
         days,
         next,
+        revision,
     })
 }
 
@@ -369,12 +386,20 @@ impl Store for SqliteStore {
         let hash = password_hash.to_string();
         self.threads
             .write(move |conn| {
+                // Never `max(id) + 1` (see the migration); a refused
+                // sign-up wastes its id.
+                let id: i64 = conn
+                    .prepare_cached(
+                        "UPDATE user_id_sequence SET last_id = last_id + 1 RETURNING last_id",
+                    )?
+                    .query_row([], |r| r.get(0))?;
                 let inserted = conn
                     .prepare_cached(
-                        "INSERT INTO users (username, password_hash, timezone, created_at)
-                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (username) DO NOTHING",
+                        "INSERT INTO users (id, username, password_hash, timezone, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (username) DO NOTHING",
                     )?
                     .execute(params![
+                        id,
                         user.username.as_str(),
                         hash,
                         user.timezone.name(),
@@ -384,7 +409,7 @@ impl Store for SqliteStore {
                     return Err(StoreError::UsernameTaken);
                 }
                 Ok(User {
-                    id: UserId(conn.last_insert_rowid()),
+                    id: UserId(id),
                     ..user
                 })
             })
@@ -422,7 +447,8 @@ impl Store for SqliteStore {
             .write(move |conn| {
                 Ok(conn
                     .prepare_cached(&format!(
-                        "UPDATE users SET timezone = ?2 WHERE id = ?1 RETURNING {USER_COLUMNS}"
+                        "UPDATE users SET timezone = ?2, revision = revision + 1
+                         WHERE id = ?1 RETURNING {USER_COLUMNS}"
                     ))?
                     .query_row(params![user.0, name], |r| user_from_row(r, 0))
                     .optional()?)
@@ -478,7 +504,7 @@ impl Store for SqliteStore {
                 Ok(conn
                     .prepare_cached(&format!(
                         "SELECT sessions.id, sessions.created_at, sessions.last_used_at,
-                                sessions.expires_at, {USER_COLUMNS}
+                                sessions.expires_at, {USER_COLUMNS}, users.revision
                          FROM sessions JOIN users ON users.id = sessions.user_id
                          WHERE sessions.token_hash = ?1"
                     ))?
@@ -489,6 +515,7 @@ impl Store for SqliteStore {
                             last_used_at: timestamp(r.get(2)?)?,
                             expires_at: timestamp(r.get(3)?)?,
                             user: user_from_row(r, 4)?,
+                            revision: r.get(8)?,
                         })
                     })
                     .optional()?)
@@ -608,6 +635,7 @@ impl Store for SqliteStore {
                         .execute(params![user.0, day]),
                     n => Ok(n),
                 })?;
+                advance_revision(conn, user)?;
                 Ok(true)
             })
             .await
