@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
-use moodlog::domain::{EntryId, IdempotencyKey, NewEntry, Rating, Tags, Tz, UserId, Username};
+use moodlog::domain::{
+    EntryId, IdempotencyKey, NewEntry, Rating, Streaks, Tags, Tz, UserId, Username,
+};
 use moodlog::store::postgres::{PostgresConfig, PostgresStore};
 use moodlog::store::sqlite::{Durability, SqliteConfig, SqliteStore};
 use moodlog::store::{
@@ -183,7 +185,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// After any sequence of inserts and deletes, the counted days are
-    /// exactly the dates of the entries that remain.
+    /// exactly the dates of the entries that remain, and each insert
+    /// answers the streaks of all of them (from the runs the store keeps).
     #[test]
     fn counted_days_follow_the_entries(ops in proptest::collection::vec(op(), 1..40)) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -196,7 +199,18 @@ proptest! {
                 match op {
                     Op::Insert(n) => {
                         let date = start + SignedDuration::from_hours(24 * n);
-                        live.push((insert(&*store, alice, date).await, date));
+                        let today = start + SignedDuration::from_hours(24 * (n % 5 + 3));
+                        let Insert::Created(c) = store
+                            .insert_entry(alice, entry_on(date), None, today, t("2026-06-01T00:00:00Z"))
+                            .await
+                            .unwrap()
+                        else {
+                            panic!("no key, no replay");
+                        };
+                        live.push((c.entry.id, date));
+                        let all = Streaks::from_days(live.iter().map(|(_, d)| *d));
+                        assert_eq!(c.streak, all.streak_on(date), "streak on {date}");
+                        assert_eq!(c.current_streak, all.current(today), "current on {today}");
                     }
                     Op::Delete(i) if !live.is_empty() => {
                         let (id, _) = live.remove(i % live.len());
@@ -1323,4 +1337,95 @@ async fn a_write_whose_caller_gave_up_still_finishes() {
     }
     let page = store.mood_page(alice, Page::default()).await.unwrap();
     assert_eq!(page.entries.len(), 1);
+}
+
+/// A database written before runs were kept gets them from its counted
+/// days when it is migrated: inserts then answer the streaks of the days
+/// stored before the upgrade.
+#[tokio::test]
+async fn runs_are_built_from_the_days_counted_before_the_upgrade() {
+    const DAYS: &str = "INSERT INTO users (id, username, password_hash, timezone, created_at)
+            VALUES (1, 'alice', 'hash', 'UTC', CREATED);
+        INSERT INTO entry_days (user_id, local_date, entries) VALUES
+            (1, '2026-03-01', 1), (1, '2026-03-02', 2), (1, '2026-03-03', 1),
+            (1, '2026-03-05', 1), (1, '2026-03-06', 1), (1, '2026-02-20', 1);";
+    let db = TestDb::new().await;
+    match &db {
+        TestDb::Sqlite(dir) => {
+            let conn = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+            conn.execute_batch(include_str!("../src/store/sqlite/migrations/0001_init.sql"))
+                .unwrap();
+            conn.execute_batch(include_str!(
+                "../src/store/sqlite/migrations/0002_revision.sql"
+            ))
+            .unwrap();
+            conn.execute_batch(&DAYS.replace("CREATED", "0")).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+        }
+        TestDb::Postgres(schema) => {
+            let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(include_str!(
+                    "../src/store/postgres/migrations/0001_init.sql"
+                ))
+                .await
+                .unwrap();
+            client
+                .batch_execute(include_str!(
+                    "../src/store/postgres/migrations/0002_revision.sql"
+                ))
+                .await
+                .unwrap();
+            client
+                .batch_execute(
+                    "CREATE TABLE schema_migrations (
+                         version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+                     INSERT INTO schema_migrations (version) VALUES (1), (2);",
+                )
+                .await
+                .unwrap();
+            client
+                .batch_execute(&DAYS.replace("CREATED", "now()").replace(
+                    "VALUES (1, 'alice'",
+                    "OVERRIDING SYSTEM VALUE VALUES (1, 'alice'",
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    let store = db.open().await;
+    let alice = UserId(1);
+    let day = |d: i8| jiff::civil::date(2026, 3, d);
+    let insert = |date: Date, today: Date| {
+        let store = store.clone();
+        async move {
+            match store
+                .insert_entry(
+                    alice,
+                    entry_on(date),
+                    None,
+                    today,
+                    t("2026-06-01T00:00:00Z"),
+                )
+                .await
+                .unwrap()
+            {
+                Insert::Created(c) => c,
+                Insert::Replayed(_) => panic!("no key, no replay"),
+            }
+        }
+    };
+    // The gap on the 4th joins 1–3 and 5–6.
+    let c = insert(day(4), day(6)).await;
+    assert_eq!((c.streak, c.current_streak), (4, 6));
+    // A day inside a stored run, and a day after it.
+    let c = insert(day(2), day(6)).await;
+    assert_eq!((c.streak, c.current_streak), (2, 6));
+    let c = insert(day(7), day(7)).await;
+    assert_eq!((c.streak, c.current_streak), (7, 7));
+    let days: Vec<Date> = store.mood_page(alice, Page::default()).await.unwrap().days;
+    assert_eq!(Streaks::from_days(days).longest(), 7);
 }

@@ -13,7 +13,7 @@ pub use mood::{
     local_date,
 };
 pub use password::{NewPassword, Password};
-pub use streak::Streaks;
+pub use streak::{Run, Streaks};
 pub use timezone::Tz;
 pub use user::{User, UserId};
 pub use username::Username;

@@ -8,15 +8,65 @@
 use jiff::civil::Date;
 
 /// A maximal run of consecutive counted days, `start..=end`.
+///
+/// The stores also keep each user's runs (`streak_runs`), so that a write
+/// finds the streaks it answers with in two or three runs, however long
+/// the user's history: see `joined` and `without`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Run {
-    start: Date,
-    end: Date,
+pub struct Run {
+    pub start: Date,
+    pub end: Date,
 }
 
 impl Run {
-    fn len(self) -> u32 {
+    /// How many days the run holds.
+    pub fn days(self) -> u32 {
         days_between(self.start, self.end) + 1
+    }
+
+    /// Consecutive counted days ending on `day`, if the run holds `day`.
+    pub fn streak_on(self, day: Date) -> u32 {
+        if self.start <= day && day <= self.end {
+            days_between(self.start, day) + 1
+        } else {
+            0
+        }
+    }
+
+    /// The run a newly counted `day` makes with the run ending the day
+    /// before and the run starting the day after, if there are such; the
+    /// three are replaced by it.
+    pub fn joined(before: Option<Run>, day: Date, after: Option<Run>) -> Run {
+        Run {
+            start: before.map_or(day, |r| r.start),
+            end: after.map_or(day, |r| r.end),
+        }
+    }
+
+    /// What is left of this run, either side, when `day` (in it) stops
+    /// being counted.
+    pub fn without(self, day: Date) -> [Option<Run>; 2] {
+        let part = |start: Option<Date>, end: Option<Date>| match (start, end) {
+            (Some(start), Some(end)) if start <= end => Some(Run { start, end }),
+            _ => None,
+        };
+        [
+            part(Some(self.start), day.yesterday().ok()),
+            part(day.tomorrow().ok(), Some(self.end)),
+        ]
+    }
+
+    /// The streak still alive on `today`, given the user's latest run: its
+    /// length if it ends today (or later), or yesterday; otherwise 0.
+    pub fn current(latest: Option<Run>, today: Date) -> u32 {
+        let Some(last) = latest else {
+            return 0;
+        };
+        let alive = match today.yesterday() {
+            Ok(yesterday) => last.end >= yesterday,
+            Err(_) => true,
+        };
+        if alive { last.days() } else { 0 }
     }
 }
 
@@ -78,8 +128,7 @@ impl Streaks {
     /// The number of consecutive counted days ending on `day` (0 if `day`
     /// itself is not counted). This is an entry's `streak`.
     pub fn streak_on(&self, day: Date) -> u32 {
-        self.run_containing(day)
-            .map_or(0, |run| days_between(run.start, day) + 1)
+        self.run_containing(day).map_or(0, |run| run.streak_on(day))
     }
 
     /// Whether the user logged anything on `day`.
@@ -90,19 +139,12 @@ impl Streaks {
     /// The streak still alive on `today`: the streak of the latest counted
     /// day if that day is `today` (or later), or yesterday; otherwise 0.
     pub fn current(&self, today: Date) -> u32 {
-        let Some(last) = self.runs.last() else {
-            return 0;
-        };
-        let alive = match today.yesterday() {
-            Ok(yesterday) => last.end >= yesterday,
-            Err(_) => true,
-        };
-        if alive { last.len() } else { 0 }
+        Run::current(self.runs.last().copied(), today)
     }
 
     /// The longest run of consecutive counted days ever.
     pub fn longest(&self) -> u32 {
-        self.runs.iter().map(|run| run.len()).max().unwrap_or(0)
+        self.runs.iter().map(|run| run.days()).max().unwrap_or(0)
     }
 }
 
@@ -276,6 +318,75 @@ mod tests {
     fn any_date() -> impl Strategy<Value = Date> {
         // Around two leap years and a year end, densely enough to form runs.
         (0i64..120).prop_map(|n| date(2023, 12, 1) + jiff::ToSpan::days(n))
+    }
+
+    /// Runs kept the way the stores keep them, changed by `joined` and
+    /// `without` one counted day at a time, keyed by their last day.
+    #[derive(Default)]
+    struct KeptRuns {
+        entries: std::collections::BTreeMap<Date, u32>,
+        runs: std::collections::BTreeMap<Date, Run>,
+    }
+
+    impl KeptRuns {
+        fn containing(&self, day: Date) -> Option<Run> {
+            let (_, run) = self.runs.range(day..).next()?;
+            (run.start <= day).then_some(*run)
+        }
+
+        fn add(&mut self, day: Date) {
+            let count = self.entries.entry(day).or_default();
+            *count += 1;
+            if *count > 1 {
+                return;
+            }
+            let before = day
+                .yesterday()
+                .ok()
+                .and_then(|d| self.runs.get(&d).copied());
+            let after = day
+                .tomorrow()
+                .ok()
+                .and_then(|d| self.containing(d).filter(|r| r.start == d));
+            for gone in before.iter().chain(after.iter()) {
+                self.runs.remove(&gone.end);
+            }
+            let run = Run::joined(before, day, after);
+            self.runs.insert(run.end, run);
+        }
+
+        fn remove(&mut self, day: Date) {
+            let Some(count) = self.entries.get_mut(&day) else {
+                return;
+            };
+            *count -= 1;
+            if *count > 0 {
+                return;
+            }
+            self.entries.remove(&day);
+            let run = self.containing(day).expect("a counted day is in a run");
+            self.runs.remove(&run.end);
+            for part in run.without(day).into_iter().flatten() {
+                self.runs.insert(part.end, part);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn runs_kept_one_day_at_a_time_match_runs_built_from_all_days(
+            steps in proptest::collection::vec((any::<bool>(), 0..40i64), 0..120),
+        ) {
+            let base = date(2024, 2, 20);
+            let mut kept = KeptRuns::default();
+            for (add, offset) in steps {
+                let day = base.checked_add(jiff::Span::new().days(offset)).unwrap();
+                if add { kept.add(day) } else { kept.remove(day) }
+                let built = Streaks::from_days(kept.entries.keys().copied());
+                let runs: Vec<Run> = kept.runs.values().copied().collect();
+                prop_assert_eq!(&runs, &built.runs);
+            }
+        }
     }
 
     proptest! {

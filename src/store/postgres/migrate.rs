@@ -9,6 +9,7 @@ use super::errors::describe;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_revision.sql"),
+    include_str!("migrations/0003_streak_runs.sql"),
 ];
 
 /// First key of the advisory lock that serialises migrations ("mood").

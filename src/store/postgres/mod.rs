@@ -43,7 +43,7 @@ use super::{
     Counters, Created, Cursor, Idempotency, Insert, MoodPage, NewSession, Page, Purge, RateKind,
     Session, Store, StoreError, StoreResult, StoreStats, StoredCreated, TokenHash,
 };
-use crate::domain::{DayMood, Entry, EntryId, NewEntry, Streaks, Tz, User, UserId, Username};
+use crate::domain::{DayMood, Entry, EntryId, NewEntry, Run, Tz, User, UserId, Username};
 
 /// How to reach the database and how long to wait for it.
 #[derive(Clone)]
@@ -310,14 +310,11 @@ async fn counted_days(c: &impl GenericClient, user: UserId) -> StoreResult<Vec<D
 /// `FOR NO KEY UPDATE`. A missing user is left to the foreign keys to
 /// refuse.
 async fn lock_user(tx: &Transaction<'_>, user: UserId) -> StoreResult<()> {
-    execute(
-        tx,
-        "UPDATE users SET revision = revision + 1 WHERE id = $1",
-        &[&user.0],
-    )
-    .await?;
+    execute(tx, LOCK_USER, &[&user.0]).await?;
     Ok(())
 }
+
+const LOCK_USER: &str = "UPDATE users SET revision = revision + 1 WHERE id = $1";
 
 /// Claims the key for this transaction, or returns the first result stored
 /// under it.
@@ -376,51 +373,185 @@ async fn claim_key(
     response.into_created().map(Some)
 }
 
-/// Stores a new entry and counts its day; the streaks come from the days
-/// as this transaction sees them.
+fn run_from_row(row: &Row) -> StoreResult<Run> {
+    Ok(Run {
+        start: date(row.try_get(0)?)?,
+        end: date(row.try_get(1)?)?,
+    })
+}
+
+const RUN_CONTAINING: &str = "SELECT first_day::text, last_day::text FROM streak_runs
+     WHERE user_id = $1 AND last_day >= $2::text::date ORDER BY last_day LIMIT 1";
+
+/// The stored run holding `day`, if `day` is counted (and has a date).
+async fn run_containing(
+    c: &impl GenericClient,
+    user: UserId,
+    day: Option<Date>,
+) -> StoreResult<Option<Run>> {
+    let Some(day) = day else {
+        return Ok(None);
+    };
+    let row = query_opt(c, RUN_CONTAINING, &[&user.0, &day.to_string()]).await?;
+    let run = row.as_ref().map(run_from_row).transpose()?;
+    Ok(run.filter(|r| r.start <= day))
+}
+
+/// Replaces the stored runs `gone` with `new` (at most two of each), in
+/// one round trip; deletions go first, as a new run may end where a gone
+/// one did.
+async fn replace_runs(
+    tx: &Transaction<'_>,
+    user: UserId,
+    gone: &[Run],
+    new: &[Run],
+) -> StoreResult<()> {
+    assert!(
+        gone.len() <= 2 && new.len() <= 2,
+        "a day touches at most two runs"
+    );
+    let (delete, insert) = tokio::try_join!(
+        tx.prepare_cached(
+            "DELETE FROM streak_runs WHERE user_id = $1 AND last_day = $2::text::date"
+        ),
+        tx.prepare_cached(
+            "INSERT INTO streak_runs (user_id, last_day, first_day)
+             VALUES ($1, $2::text::date, $3::text::date)",
+        ),
+    )?;
+    let gone: Vec<String> = gone.iter().map(|r| r.end.to_string()).collect();
+    let new: Vec<[String; 2]> = new
+        .iter()
+        .map(|r| [r.end.to_string(), r.start.to_string()])
+        .collect();
+    let delete_nth = |i: usize| {
+        let (delete, end) = (&delete, gone.get(i));
+        async move {
+            match end {
+                Some(end) => tx.execute(delete, &[&user.0, end]).await,
+                None => Ok(0),
+            }
+        }
+    };
+    let insert_nth = |i: usize| {
+        let (insert, run) = (&insert, new.get(i));
+        async move {
+            match run {
+                Some([end, start]) => tx.execute(insert, &[&user.0, end, start]).await,
+                None => Ok(0),
+            }
+        }
+    };
+    tokio::try_join!(
+        biased;
+        delete_nth(0),
+        delete_nth(1),
+        insert_nth(0),
+        insert_nth(1),
+    )?;
+    Ok(())
+}
+
+/// Stores a new entry and counts its day, and answers with the streaks,
+/// read from the stored runs around the day: the cost does not grow with
+/// the user's history.
+///
+/// The statements are pipelined: prepared first (from the connection's
+/// cache), then sent together in order (`biased`) and answered in order.
+/// The server runs them one after another, each in a snapshot that sees
+/// the ones before it, so a run read here sees every earlier write of this
+/// user (the transaction holds the user's row, see `lock_user`, which runs
+/// first when `lock` is set).
 async fn add_entry(
     tx: &Transaction<'_>,
     user: UserId,
     new: NewEntry,
     today: Date,
     now: Timestamp,
+    lock: bool,
 ) -> StoreResult<Created> {
     let local_date = new.local_date();
     let day = local_date.to_string();
     let rating = i16::from(new.rating.get());
     let note = new.note.map(|n| n.into_inner());
     let tags = new.tags.into_inner();
-    let id: i64 = query_one(
-        tx,
-        "INSERT INTO entries
-            (user_id, recorded_at, rating, note, tags, timezone, local_date, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::text::date, $8)
-         RETURNING id",
-        &[
-            &user.0,
-            &pg_time(new.recorded_at),
-            &rating,
-            &note,
-            &tags,
-            &new.timezone.name(),
-            &day,
-            &pg_time(now),
-        ],
-    )
-    .await?
-    .try_get(0)?;
-    execute(
-        tx,
-        "INSERT INTO entry_days (user_id, local_date, entries) VALUES ($1, $2::text::date, 1)
-         ON CONFLICT (user_id, local_date) DO UPDATE SET entries = entry_days.entries + 1",
-        &[&user.0, &day],
-    )
-    .await?;
-
-    let streaks = Streaks::from_days(counted_days(tx, user).await?);
+    let (lock_user, insert, count, containing, latest) = tokio::try_join!(
+        tx.prepare_cached(LOCK_USER),
+        tx.prepare_cached(
+            "INSERT INTO entries
+                (user_id, recorded_at, rating, note, tags, timezone, local_date, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::text::date, $8)
+             RETURNING id",
+        ),
+        tx.prepare_cached(
+            "INSERT INTO entry_days (user_id, local_date, entries) VALUES ($1, $2::text::date, 1)
+             ON CONFLICT (user_id, local_date) DO UPDATE SET entries = entry_days.entries + 1
+             RETURNING entries",
+        ),
+        tx.prepare_cached(RUN_CONTAINING),
+        tx.prepare_cached(
+            "SELECT first_day::text, last_day::text FROM streak_runs
+             WHERE user_id = $1 ORDER BY last_day DESC LIMIT 1",
+        ),
+    )?;
+    let yesterday = local_date.yesterday().ok();
+    let tomorrow = local_date.tomorrow().ok();
+    let neighbour = |day: Option<Date>| day.map(|d| d.to_string()).unwrap_or_default();
+    let (yesterday_text, tomorrow_text) = (neighbour(yesterday), neighbour(tomorrow));
+    let recorded_at = pg_time(new.recorded_at);
+    let created_at = pg_time(now);
+    let timezone = new.timezone.name();
+    let run_at = |text: &str, known: bool| {
+        let (containing, text) = (&containing, text.to_string());
+        async move {
+            match known {
+                true => Ok(Some(tx.query_opt(containing, &[&user.0, &text]).await?)),
+                false => Ok::<_, tokio_postgres::Error>(None),
+            }
+        }
+    };
+    let (_, id, entries_that_day, before, at, after, latest) = tokio::try_join!(
+        biased;
+        async {
+            match lock {
+                true => tx.execute(&lock_user, &[&user.0]).await,
+                false => Ok(0),
+            }
+        },
+        async {
+            let params: [&(dyn ToSql + Sync); 8] =
+                [&user.0, &recorded_at, &rating, &note, &tags, &timezone, &day, &created_at];
+            tx.query_one(&insert, &params).await
+        },
+        async { tx.query_one(&count, &[&user.0, &day]).await },
+        run_at(&yesterday_text, yesterday.is_some()),
+        run_at(&day, true),
+        run_at(&tomorrow_text, tomorrow.is_some()),
+        async { tx.query_opt(&latest, &[&user.0]).await },
+    )?;
+    let id: i64 = id.try_get(0)?;
+    let entries_that_day: i32 = entries_that_day.try_get(0)?;
+    let run = |row: Option<Option<Row>>| row.flatten().as_ref().map(run_from_row).transpose();
+    let (before, at, after, latest) = (run(before)?, run(at)?, run(after)?, run(Some(latest))?);
+    let (run, latest) = if entries_that_day == 1 {
+        // A newly counted day: it joins the runs ending the day before and
+        // starting the day after.
+        let before = before.filter(|r| Some(r.end) == yesterday);
+        let after = after.filter(|r| Some(r.start) == tomorrow);
+        let run = Run::joined(before, local_date, after);
+        let gone: Vec<Run> = before.into_iter().chain(after).collect();
+        replace_runs(tx, user, &gone, &[run]).await?;
+        let latest = latest.filter(|l| l.end > run.end).unwrap_or(run);
+        (run, Some(latest))
+    } else {
+        let run = at
+            .filter(|r| r.start <= local_date)
+            .ok_or_else(|| internal(format!("counted day {day} is in no run")))?;
+        (run, latest)
+    };
     Ok(Created {
-        streak: streaks.streak_on(local_date),
-        current_streak: streaks.current(today),
+        streak: run.streak_on(local_date),
+        current_streak: Run::current(latest, today),
         entry: Entry {
             id: EntryId(id),
             rating: new.rating.get(),
@@ -659,16 +790,19 @@ impl Store for PostgresStore {
         self.run(move |db| async move {
             let mut client = db.client(Work::Write).await?;
             let tx = client.transaction().await?;
-            lock_user(&tx, user).await?;
-            if let Some(key) = &idempotency
-                && let Some(first) = claim_key(&tx, user, key, now).await?
-            {
-                // Nothing to keep; ending the transaction now releases the
-                // user's lock before the answer goes out.
-                tx.rollback().await?;
-                return Ok(Insert::Replayed(first));
+            // A keyed request locks the user and claims its key first; an
+            // unkeyed one sends the lock with its other statements.
+            if let Some(key) = &idempotency {
+                lock_user(&tx, user).await?;
+                if let Some(first) = claim_key(&tx, user, key, now).await? {
+                    // Nothing to keep; ending the transaction now releases
+                    // the user's lock before the answer goes out.
+                    tx.rollback().await?;
+                    return Ok(Insert::Replayed(first));
+                }
             }
-            let created = add_entry(&tx, user, entry, today, now).await?;
+            let lock = idempotency.is_none();
+            let created = add_entry(&tx, user, entry, today, now, lock).await?;
             if let Some(key) = &idempotency {
                 execute(
                     &tx,
@@ -793,12 +927,20 @@ impl Store for PostgresStore {
             )
             .await?;
             if decremented == 0 {
+                // The day's last entry: the day is no longer counted, and
+                // its run splits around it.
                 execute(
                     &tx,
                     "DELETE FROM entry_days WHERE user_id = $1 AND local_date = $2::text::date",
                     &[&user.0, &day],
                 )
                 .await?;
+                let day = date(day)?;
+                let run = run_containing(&tx, user, Some(day))
+                    .await?
+                    .ok_or_else(|| internal(format!("counted day {day} is in no run")))?;
+                let parts: Vec<Run> = run.without(day).into_iter().flatten().collect();
+                replace_runs(&tx, user, &[run], &parts).await?;
             }
             db.commit(tx).await?;
             Ok(true)

@@ -16,7 +16,7 @@ use super::{
     Created, Cursor, Idempotency, Insert, MoodPage, NewSession, Page, RateKind, Session, Store,
     StoreError, StoreResult, StoreStats, TokenHash,
 };
-use crate::domain::{DayMood, Entry, EntryId, NewEntry, Streaks, Tz, User, UserId, Username};
+use crate::domain::{DayMood, Entry, EntryId, NewEntry, Run, Tz, User, UserId, Username};
 
 /// How hard a commit tries to reach the disk before the write is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,6 +40,7 @@ pub struct SqliteConfig {
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_revision.sql"),
+    include_str!("migrations/0003_streak_runs.sql"),
 ];
 
 pub struct SqliteStore {
@@ -186,6 +187,74 @@ fn counted_days(conn: &Connection, user: UserId) -> StoreResult<Vec<Date>> {
     Ok(days)
 }
 
+fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        start: date(&row.get::<_, String>(0)?)?,
+        end: date(&row.get::<_, String>(1)?)?,
+    })
+}
+
+/// The stored run holding `day`, if `day` is counted.
+fn run_containing(conn: &Connection, user: UserId, day: Date) -> StoreResult<Option<Run>> {
+    let run = conn
+        .prepare_cached(
+            "SELECT first_day, last_day FROM streak_runs
+             WHERE user_id = ?1 AND last_day >= ?2 ORDER BY last_day LIMIT 1",
+        )?
+        .query_row(params![user.0, day.to_string()], run_from_row)
+        .optional()?;
+    Ok(run.filter(|r| r.start <= day))
+}
+
+/// The user's stored run with the latest days.
+fn latest_run(conn: &Connection, user: UserId) -> StoreResult<Option<Run>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT first_day, last_day FROM streak_runs
+             WHERE user_id = ?1 ORDER BY last_day DESC LIMIT 1",
+        )?
+        .query_row([user.0], run_from_row)
+        .optional()?)
+}
+
+fn replace_runs(conn: &Connection, user: UserId, gone: &[Run], new: &[Run]) -> StoreResult<()> {
+    for run in gone {
+        conn.prepare_cached("DELETE FROM streak_runs WHERE user_id = ?1 AND last_day = ?2")?
+            .execute(params![user.0, run.end.to_string()])?;
+    }
+    for run in new {
+        conn.prepare_cached(
+            "INSERT INTO streak_runs (user_id, last_day, first_day) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![user.0, run.end.to_string(), run.start.to_string()])?;
+    }
+    Ok(())
+}
+
+/// Records that `day` is now counted: it joins the runs either side.
+fn count_day(conn: &Connection, user: UserId, day: Date) -> StoreResult<Run> {
+    let before = match day.yesterday() {
+        Ok(yesterday) => run_containing(conn, user, yesterday)?.filter(|r| r.end == yesterday),
+        Err(_) => None,
+    };
+    let after = match day.tomorrow() {
+        Ok(tomorrow) => run_containing(conn, user, tomorrow)?.filter(|r| r.start == tomorrow),
+        Err(_) => None,
+    };
+    let run = Run::joined(before, day, after);
+    let gone: Vec<Run> = before.into_iter().chain(after).collect();
+    replace_runs(conn, user, &gone, &[run])?;
+    Ok(run)
+}
+
+/// Records that `day` is no longer counted: its run splits around it.
+fn uncount_day(conn: &Connection, user: UserId, day: Date) -> StoreResult<()> {
+    let run = run_containing(conn, user, day)?
+        .ok_or_else(|| StoreError::Internal(format!("counted day {day} is in no run")))?;
+    let parts: Vec<Run> = run.without(day).into_iter().flatten().collect();
+    replace_runs(conn, user, &[run], &parts)
+}
+
 /// Marks a change to the user's entries (see `Session::revision`).
 fn advance_revision(conn: &Connection, user: UserId) -> StoreResult<()> {
     conn.prepare_cached("UPDATE users SET revision = revision + 1 WHERE id = ?1")?
@@ -270,17 +339,24 @@ fn insert_entry(
         day,
         micros(now),
     ])?;
-    conn.prepare_cached(
-        "INSERT INTO entry_days (user_id, local_date, entries) VALUES (?1, ?2, 1)
-         ON CONFLICT (user_id, local_date) DO UPDATE SET entries = entries + 1",
-    )?
-    .execute(params![user.0, day])?;
+    let entries_that_day: i64 = conn
+        .prepare_cached(
+            "INSERT INTO entry_days (user_id, local_date, entries) VALUES (?1, ?2, 1)
+             ON CONFLICT (user_id, local_date) DO UPDATE SET entries = entries + 1
+             RETURNING entries",
+        )?
+        .query_row(params![user.0, day], |r| r.get(0))?;
     advance_revision(conn, user)?;
 
-    let streaks = Streaks::from_days(counted_days(conn, user)?);
+    let run = if entries_that_day == 1 {
+        count_day(conn, user, local_date)?
+    } else {
+        run_containing(conn, user, local_date)?
+            .ok_or_else(|| StoreError::Internal(format!("counted day {day} is in no run")))?
+    };
     let created = Created {
-        streak: streaks.streak_on(local_date),
-        current_streak: streaks.current(today),
+        streak: run.streak_on(local_date),
+        current_streak: Run::current(latest_run(conn, user)?, today),
         entry,
     };
     if let Some(key) = idempotency {
@@ -622,19 +698,20 @@ impl Store for SqliteStore {
                 let Some(day) = day else {
                     return Ok(false);
                 };
-                conn.prepare_cached(
-                    "UPDATE entry_days SET entries = entries - 1
-                     WHERE user_id = ?1 AND local_date = ?2 AND entries > 1",
-                )?
-                .execute(params![user.0, day])
-                .and_then(|updated| match updated {
-                    0 => conn
-                        .prepare_cached(
-                            "DELETE FROM entry_days WHERE user_id = ?1 AND local_date = ?2",
-                        )?
-                        .execute(params![user.0, day]),
-                    n => Ok(n),
-                })?;
+                let decremented = conn
+                    .prepare_cached(
+                        "UPDATE entry_days SET entries = entries - 1
+                         WHERE user_id = ?1 AND local_date = ?2 AND entries > 1",
+                    )?
+                    .execute(params![user.0, day])?;
+                if decremented == 0 {
+                    // The day's last entry: the day is no longer counted.
+                    conn.prepare_cached(
+                        "DELETE FROM entry_days WHERE user_id = ?1 AND local_date = ?2",
+                    )?
+                    .execute(params![user.0, day])?;
+                    uncount_day(conn, user, date(&day)?)?;
+                }
                 advance_revision(conn, user)?;
                 Ok(true)
             })

@@ -1,0 +1,21 @@
+-- Each user's runs of consecutive counted days, kept in step with
+-- `entry_days` by every write, so that a write reads the two or three runs
+-- around its day instead of every day the user ever logged.
+CREATE TABLE streak_runs (
+    user_id   bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    last_day  date   NOT NULL,
+    first_day date   NOT NULL CHECK (first_day <= last_day),
+    PRIMARY KEY (user_id, last_day)
+);
+
+-- The runs of the days counted so far: consecutive days share
+-- (date - rank).
+INSERT INTO streak_runs (user_id, last_day, first_day)
+SELECT user_id, max(local_date), min(local_date)
+FROM (
+    SELECT user_id, local_date,
+           local_date - (row_number() OVER (PARTITION BY user_id ORDER BY local_date))::integer
+               AS island
+    FROM entry_days
+) AS days
+GROUP BY user_id, island;
