@@ -67,21 +67,31 @@ impl PasswordHasher {
         password: String,
         username: String,
     ) -> anyhow::Result<Result<NewPassword, Invalid>> {
-        let _permit = self.permits.acquire().await?;
-        Ok(tokio::task::spawn_blocking(move || NewPassword::parse(password, &username)).await?)
+        let permit = Arc::clone(&self.permits).acquire_owned().await?;
+        Ok(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            NewPassword::parse(password, &username)
+        })
+        .await?)
     }
 
     /// Runs `f` on the blocking pool with a permit and a working area.
+    ///
+    /// The blocking task holds the permit until it has given the area back:
+    /// a request that is cancelled meanwhile (its client went away) must
+    /// not let another hash start, or another area be allocated, while its
+    /// own hash still runs.
     async fn run_with_area<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await?;
+        let permit = Arc::clone(&self.permits).acquire_owned().await?;
         let areas = Arc::clone(&self.areas);
-        let mut area = lock(&areas).pop().unwrap_or_default();
         Ok(tokio::task::spawn_blocking(move || {
+            let mut area = lock(&areas).pop().unwrap_or_default();
             let out = f(&mut area);
             lock(&areas).push(area);
+            drop(permit);
             out
         })
         .await?)
@@ -258,5 +268,25 @@ mod tests {
                 "{stored:?}"
             );
         }
+    }
+
+    /// Hashes whose callers gave up still hold their permit until they
+    /// finish, so however many are cancelled, no more than `permits` areas
+    /// are ever allocated.
+    #[tokio::test]
+    async fn cancelled_hashes_keep_their_permit_and_allocate_no_extra_area() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        for _ in 0..6 {
+            let call = hasher.hash(Password::new("violet tugboat".into()));
+            // Started, then dropped long before argon2 is done.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(1), call).await;
+        }
+        // Wait for everything that was started to finish.
+        let _all = hasher.permits.acquire_many(2).await.unwrap();
+        assert!(
+            lock(&hasher.areas).len() <= 2,
+            "{} areas",
+            lock(&hasher.areas).len()
+        );
     }
 }
