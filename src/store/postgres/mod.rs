@@ -452,6 +452,35 @@ async fn replace_runs(
     Ok(())
 }
 
+/// Stores the entry and counts its day: the new id, and how many entries
+/// the day now has.
+const INSERT_ENTRY: &str = "WITH entry AS (
+         INSERT INTO entries
+             (user_id, recorded_at, rating, note, tags, timezone, local_date, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::text::date, $8)
+         RETURNING id
+     ), day AS (
+         INSERT INTO entry_days (user_id, local_date, entries) VALUES ($1, $7::text::date, 1)
+         ON CONFLICT (user_id, local_date) DO UPDATE SET entries = entry_days.entries + 1
+         RETURNING entries
+     )
+     SELECT (SELECT id FROM entry), (SELECT entries FROM day)";
+
+/// The stored runs around a day, by `which`: 0 the run ending the day
+/// before, 1 the first run ending on or after the day, 2 the first ending
+/// on or after the day after, 3 the latest run.
+const RUNS_AROUND: &str = "(SELECT first_day::text, last_day::text, 0 FROM streak_runs
+      WHERE user_id = $1 AND last_day = $2::text::date - 1)
+     UNION ALL
+     (SELECT first_day::text, last_day::text, 1 FROM streak_runs
+      WHERE user_id = $1 AND last_day >= $2::text::date ORDER BY last_day LIMIT 1)
+     UNION ALL
+     (SELECT first_day::text, last_day::text, 2 FROM streak_runs
+      WHERE user_id = $1 AND last_day >= $2::text::date + 1 ORDER BY last_day LIMIT 1)
+     UNION ALL
+     (SELECT first_day::text, last_day::text, 3 FROM streak_runs
+      WHERE user_id = $1 ORDER BY last_day DESC LIMIT 1)";
+
 /// Stores a new entry and counts its day, and answers with the streaks,
 /// read from the stored runs around the day: the cost does not grow with
 /// the user's history.
@@ -459,9 +488,9 @@ async fn replace_runs(
 /// The statements are pipelined: prepared first (from the connection's
 /// cache), then sent together in order (`biased`) and answered in order.
 /// The server runs them one after another, each in a snapshot that sees
-/// the ones before it, so a run read here sees every earlier write of this
-/// user (the transaction holds the user's row, see `lock_user`, which runs
-/// first when `lock` is set).
+/// the ones before it, so the runs read here reflect every earlier write of
+/// this user (the transaction holds the user's row, see `lock_user`, which
+/// is sent first when `lock` is set).
 async fn add_entry(
     tx: &Transaction<'_>,
     user: UserId,
@@ -475,42 +504,15 @@ async fn add_entry(
     let rating = i16::from(new.rating.get());
     let note = new.note.map(|n| n.into_inner());
     let tags = new.tags.into_inner();
-    let (lock_user, insert, count, containing, latest) = tokio::try_join!(
+    let (lock_user, insert, runs_around) = tokio::try_join!(
         tx.prepare_cached(LOCK_USER),
-        tx.prepare_cached(
-            "INSERT INTO entries
-                (user_id, recorded_at, rating, note, tags, timezone, local_date, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::text::date, $8)
-             RETURNING id",
-        ),
-        tx.prepare_cached(
-            "INSERT INTO entry_days (user_id, local_date, entries) VALUES ($1, $2::text::date, 1)
-             ON CONFLICT (user_id, local_date) DO UPDATE SET entries = entry_days.entries + 1
-             RETURNING entries",
-        ),
-        tx.prepare_cached(RUN_CONTAINING),
-        tx.prepare_cached(
-            "SELECT first_day::text, last_day::text FROM streak_runs
-             WHERE user_id = $1 ORDER BY last_day DESC LIMIT 1",
-        ),
+        tx.prepare_cached(INSERT_ENTRY),
+        tx.prepare_cached(RUNS_AROUND),
     )?;
-    let yesterday = local_date.yesterday().ok();
-    let tomorrow = local_date.tomorrow().ok();
-    let neighbour = |day: Option<Date>| day.map(|d| d.to_string()).unwrap_or_default();
-    let (yesterday_text, tomorrow_text) = (neighbour(yesterday), neighbour(tomorrow));
     let recorded_at = pg_time(new.recorded_at);
     let created_at = pg_time(now);
     let timezone = new.timezone.name();
-    let run_at = |text: &str, known: bool| {
-        let (containing, text) = (&containing, text.to_string());
-        async move {
-            match known {
-                true => Ok(Some(tx.query_opt(containing, &[&user.0, &text]).await?)),
-                false => Ok::<_, tokio_postgres::Error>(None),
-            }
-        }
-    };
-    let (_, id, entries_that_day, before, at, after, latest) = tokio::try_join!(
+    let (_, inserted, runs) = tokio::try_join!(
         biased;
         async {
             match lock {
@@ -523,21 +525,22 @@ async fn add_entry(
                 [&user.0, &recorded_at, &rating, &note, &tags, &timezone, &day, &created_at];
             tx.query_one(&insert, &params).await
         },
-        async { tx.query_one(&count, &[&user.0, &day]).await },
-        run_at(&yesterday_text, yesterday.is_some()),
-        run_at(&day, true),
-        run_at(&tomorrow_text, tomorrow.is_some()),
-        async { tx.query_opt(&latest, &[&user.0]).await },
+        async { tx.query(&runs_around, &[&user.0, &day]).await },
     )?;
-    let id: i64 = id.try_get(0)?;
-    let entries_that_day: i32 = entries_that_day.try_get(0)?;
-    let run = |row: Option<Option<Row>>| row.flatten().as_ref().map(run_from_row).transpose();
-    let (before, at, after, latest) = (run(before)?, run(at)?, run(after)?, run(Some(latest))?);
+    let id: i64 = inserted.try_get(0)?;
+    let entries_that_day: i32 = inserted.try_get(1)?;
+    let mut around: [Option<Run>; 4] = [None; 4];
+    for row in &runs {
+        let which: i32 = row.try_get(2)?;
+        let slot = usize::try_from(which).ok().and_then(|i| around.get_mut(i));
+        *slot.ok_or_else(|| internal("a run around the day out of place"))? =
+            Some(run_from_row(row)?);
+    }
+    let [before, at, after, latest] = around;
     let (run, latest) = if entries_that_day == 1 {
         // A newly counted day: it joins the runs ending the day before and
         // starting the day after.
-        let before = before.filter(|r| Some(r.end) == yesterday);
-        let after = after.filter(|r| Some(r.start) == tomorrow);
+        let after = after.filter(|r| local_date.tomorrow().ok() == Some(r.start));
         let run = Run::joined(before, local_date, after);
         let gone: Vec<Run> = before.into_iter().chain(after).collect();
         replace_runs(tx, user, &gone, &[run]).await?;
