@@ -54,13 +54,25 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
     }
 }
 
+/// HSTS for a year: browsers then never try plain HTTP for this host.
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
 /// `nosniff` everywhere; on everything but the static docs assets also
-/// `no-store` (unless the response set its own caching) (responses carry personal data or credentials) and a
-/// Content-Security-Policy that lets nothing load or frame the response.
-pub async fn security_headers(req: Request, next: Next) -> Response {
+/// `no-store` (unless the response set its own caching: responses carry
+/// personal data or credentials) and a Content-Security-Policy that lets
+/// nothing load or frame the response. When browsers reach moodlog over
+/// TLS (an https `--public-url`; the proxy in front terminates TLS),
+/// `Strict-Transport-Security` too.
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let is_docs = req.uri().path().starts_with("/docs");
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
+    if state.settings.secure_cookies() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -1925,43 +1925,63 @@ async fn account_responses_are_never_cached_and_never_sniffed() {
 // ---------------------------------------------------------------- timing
 
 /// Median time of `n` failed logins as `username`.
-async fn median_failed_login(app: &TestApp, n: usize, username: &str) -> std::time::Duration {
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = std::time::Instant::now();
-        let response = app.log_in(username, "not the password at all").await;
-        times.push(started.elapsed());
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// How long one failed login as `username` takes.
+async fn failed_login_time(app: &TestApp, username: &str) -> f64 {
+    let started = std::time::Instant::now();
+    let response = app.log_in(username, "not the password at all").await;
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    took
+}
+
+/// The median over `rounds` of (unknown user / wrong password), each round
+/// timing one of each back to back, in alternating order.
+async fn median_time_ratio(app: &TestApp, rounds: usize) -> (f64, Vec<f64>) {
+    let mut ratios = Vec::new();
+    for round in 0..rounds {
+        // Two failures per name at most, then a pause: the throttle never
+        // answers in place of the password check.
+        if round % 2 == 0 {
+            app.clock.advance(SignedDuration::from_mins(16));
+        }
+        let (known, unknown) = if round % 2 == 0 {
+            let known = failed_login_time(app, "ursula").await;
+            (known, failed_login_time(app, "nobody-here").await)
+        } else {
+            let unknown = failed_login_time(app, "nobody-here").await;
+            (failed_login_time(app, "ursula").await, unknown)
+        };
+        ratios.push(unknown / known);
     }
-    times.sort();
-    times[n / 2]
+    ratios.sort_by(f64::total_cmp);
+    (ratios[rounds / 2], ratios)
 }
 
 #[tokio::test]
 async fn unknown_users_cost_as_much_time_as_wrong_passwords() {
     // Without the dummy hash, an unknown user would answer in well under a
-    // tenth of the time. The bound is loose so a busy machine cannot fail it.
+    // tenth of the time. Status and body are compared elsewhere
+    // (`wrong_password_and_unknown_user_get_the_same_401`); here the time:
+    // the median of (unknown user / wrong password) over 41 rounds must be
+    // within 10% of 1. The machine is shared with other tests, whose bursts
+    // can tilt one series of rounds, so a measurement outside the bound is
+    // repeated, up to three in all; a real difference (an unknown user
+    // skipping the hash) fails every one.
     let app = TestApp::spawn().await;
     assert_eq!(
         app.sign_up("ursula", PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    let mut known = Vec::new();
-    let mut unknown = Vec::new();
-    // Interleaved rounds, so machine noise hits both sides alike; three
-    // failures a round and a 16-minute pause keep the throttle out of it.
-    for _ in 0..4 {
-        known.push(median_failed_login(&app, 3, "ursula").await);
-        unknown.push(median_failed_login(&app, 3, "nobody-here").await);
-        app.clock.advance(SignedDuration::from_mins(16));
+    failed_login_time(&app, "ursula").await;
+    let mut medians = Vec::new();
+    for _ in 0..3 {
+        let (median, ratios) = median_time_ratio(&app, 41).await;
+        if (0.9..=1.1).contains(&median) {
+            return;
+        }
+        medians.push((median, ratios));
     }
-    known.sort();
-    unknown.sort();
-    let (k, u) = (known[2].as_secs_f64(), unknown[2].as_secs_f64());
-    assert!(
-        u > k / 3.0 && u < k * 3.0,
-        "wrong password {k:.4}s vs unknown user {u:.4}s"
-    );
+    panic!("unknown user / wrong password, three measurements: {medians:.3?}");
 }
 
 /// Makes `n` failed logins as `username` with `password`, each a 401.

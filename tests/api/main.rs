@@ -9,4 +9,5 @@ mod accounts;
 mod contract;
 mod faults;
 mod mood;
+mod security;
 mod web;
