@@ -175,6 +175,9 @@ async fn sigterm_exits_cleanly_and_logs_carry_no_secrets() {
         "the WAL was left behind"
     );
     assert!(logs.contains("POST"), "request logs expected:\n{logs}");
+    // Authentication is logged, success and failure alike.
+    assert!(logs.contains("logged in"), "{logs}");
+    assert!(logs.contains("login failed"), "{logs}");
     for secret in [
         PASSWORD,
         "wrong-password-attempt",

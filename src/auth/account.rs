@@ -75,6 +75,8 @@ pub async fn log_in(
     };
     let verified = state.hasher.verify(Password::new(password), hash).await?;
     let Some(user) = user.filter(|_| verified) else {
+        // Never the typed name: it may be a password typed in the wrong box.
+        tracing::info!(%client, "login failed");
         state.throttle.login_failed(username, client, now).await?;
         return Err(AppError::Unauthorized("Wrong username or password."));
     };

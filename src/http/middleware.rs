@@ -84,7 +84,8 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                 object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
             ),
         );
     } else {
@@ -95,7 +96,7 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
         headers
             .entry(header::CONTENT_SECURITY_POLICY)
             .or_insert(HeaderValue::from_static(
-                "default-src 'none'; frame-ancestors 'none'",
+                "default-src 'none'; base-uri 'none'; frame-ancestors 'none'",
             ));
     }
     response

@@ -133,3 +133,34 @@ async fn usernames_that_look_alike_are_one_account_or_refused() {
         assert_eq!(error_fields(&problem), ["username"], "{lookalike:?}");
     }
 }
+
+#[tokio::test]
+async fn api_responses_can_be_neither_rendered_framed_nor_sniffed() {
+    let app = TestApp::spawn().await;
+    let token = app.user("olga").await;
+    let requests = [
+        app.request(Method::GET, "/healthz"),
+        app.request(Method::GET, "/nowhere"),
+        app.request(Method::POST, "/login").json(&json!({})),
+        app.authed(Method::GET, "/mood", &token),
+        app.authed(Method::GET, "/me", &token),
+        app.request(Method::GET, "/me"),
+        app.request(Method::GET, "/openapi.json"),
+    ];
+    for request in requests {
+        let response = request.send().await.unwrap();
+        let what = format!("{} {}", response.status(), response.url().path());
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{what}: {csp}");
+        }
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+        assert_eq!(headers["cache-control"], "no-store", "{what}");
+    }
+}
