@@ -164,3 +164,54 @@ async fn api_responses_can_be_neither_rendered_framed_nor_sniffed() {
         assert_eq!(headers["cache-control"], "no-store", "{what}");
     }
 }
+
+#[tokio::test]
+async fn no_route_shows_or_changes_another_users_data() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let secret = "alice-private-note";
+    let entry = app
+        .mood(
+            &alice,
+            json!({"rating": 2, "note": secret, "tags": ["alice-tag"]}),
+        )
+        .await;
+    let id = entry["id"].as_str().unwrap();
+    app.mood(&bob, json!({"rating": 8, "note": "bob's"})).await;
+
+    // Every route that returns data, read with Bob's token.
+    for path in [
+        "/mood".to_string(),
+        "/mood?limit=1".to_string(),
+        "/mood/export".to_string(),
+        "/mood/export?format=csv".to_string(),
+        "/me".to_string(),
+        format!("/mood/{id}"),
+        "/".to_string(),
+        "/history".to_string(),
+    ] {
+        let response = app.authed(Method::GET, &path, &bob).send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(
+            !body.contains(secret) && !body.contains("alice"),
+            "{path}: {body}"
+        );
+        if path == format!("/mood/{id}") {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+    // Bob cannot delete it; Alice still has it, unchanged.
+    let response = app
+        .authed(Method::DELETE, &format!("/mood/{id}"), &bob)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::NOT_FOUND).await;
+    let (status, still) = app.get_json(&format!("/mood/{id}"), &alice).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut expected = entry.clone();
+    expected.as_object_mut().unwrap().remove("current_streak");
+    assert_eq!(still, expected);
+}
