@@ -1272,6 +1272,11 @@ async fn kill_moodlog_rounds(
     seed: u64,
 ) -> (Moodlog, Poster, Outcome) {
     let mut rng = Rng::new(seed, 0);
+    // The first start is killed too, in the middle of creating the
+    // database or migrating it.
+    let after = rng.millis(0..150);
+    block_in_place(|| Moodlog::kill_while_starting(database_url, extra_args, after));
+    let mut kills = 1;
     let mut server = block_in_place(|| Moodlog::serve(database_url, extra_args));
     let http = client();
     let poster = Poster {
@@ -1283,7 +1288,6 @@ async fn kill_moodlog_rounds(
     };
     poster.target.set(Some(&server.base));
     let load = Load::start(&poster, seed);
-    let mut kills = 0;
     for _round in 0..rounds {
         // Now and then at once, before any write reached the new process;
         // otherwise after a few writes and a random moment more.
