@@ -4,7 +4,8 @@
 //! Clients post keyed moods (each note is its key) and delete some of them,
 //! retrying every request that got no answer, or a 503, with the same key
 //! and body until it is answered. Meanwhile the server is killed at random
-//! moments and started again on the same database. Afterwards every
+//! moments (some while it starts: opening, recovering or migrating its
+//! database) and started again on the same database. Afterwards every
 //! acknowledged entry must be stored exactly once, every acknowledged
 //! deletion must hold, every key must replay its first answer, and the
 //! database must be intact and agree with itself (per-day counts, runs of
@@ -61,9 +62,10 @@ const POOL_SIZE: &str = "4";
 /// two-core machine. What matters is that moodlog answers, not how fast.
 const REQUEST_TIMEOUT: &str = "2s";
 const ANSWER_WITHIN: Duration = Duration::from_secs(8);
-/// Entries are spread over this many past days, in several zones: sparse
-/// enough that the runs of days join (and split, on deletion) all the time.
-const HISTORY_DAYS: u64 = 400;
+/// Entries go back this many days, one third each: a dense stretch (long
+/// runs of days), a medium one (runs joining all the time) and a sparse
+/// one (lone days, which a deletion uncounts), however long the run.
+const HISTORY_DAYS: [u64; 3] = [60, 1_000, 15_000];
 const ZONES: [&str; 4] = ["UTC", "Europe/Paris", "Asia/Tokyo", "America/Los_Angeles"];
 
 // ---------------------------------------------------------------------------
@@ -869,7 +871,8 @@ impl Poster {
                 break;
             }
             let key = format!("crash-{client}-{n}");
-            let ago = rng.below(HISTORY_DAYS * 86_400);
+            let days = HISTORY_DAYS[rng.below(HISTORY_DAYS.len() as u64) as usize];
+            let ago = rng.below(days * 86_400);
             let body = json!({
                 "rating": 1 + rng.below(10),
                 "note": key,
@@ -1439,7 +1442,7 @@ async fn acknowledged_writes_survive_a_postgres_sigkill() {
     let mut probes = Ledger::new();
     let mut slowest_heal = Duration::ZERO;
     for kill in 0..kills {
-        load.counts().acknowledge(1 + rng.below(30) as usize).await;
+        load.counts().acknowledge(10 + rng.below(60) as usize).await;
         tokio::time::sleep(rng.millis(0..300)).await;
         block_in_place(|| cluster.kill(kill % 2 == 1));
         let down = Instant::now();
