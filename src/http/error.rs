@@ -57,6 +57,8 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("request body too slow")]
+    BodyTimeout,
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("validation failed")]
@@ -85,6 +87,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -102,6 +105,9 @@ impl AppError {
             | Self::Conflict(why) => (*why).to_string(),
             Self::MethodNotAllowed => "This path does not take that method.".into(),
             Self::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
+            Self::BodyTimeout => {
+                "The request body took too long to arrive; nothing was done. Send it again.".into()
+            }
             Self::UnsupportedMediaType => {
                 "This endpoint takes a JSON body: send Content-Type: application/json.".into()
             }
@@ -163,6 +169,11 @@ impl IntoResponse for AppError {
             }
             Self::Throttled { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // The rest of the body may still be on its way: it cannot be
+            // told apart from a next request, so the connection ends here.
+            Self::BodyTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

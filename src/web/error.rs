@@ -60,6 +60,7 @@ pub fn message(e: &AppError) -> String {
             "moodlog cannot reach its database right now. Please try again in a moment.".into()
         }
         AppError::PayloadTooLarge => "That was too much text to send at once.".into(),
+        AppError::BodyTimeout => "The form took too long to arrive. Please try again.".into(),
         _ => "Something went wrong on our side. Please try again.".into(),
     }
 }
