@@ -67,6 +67,8 @@ pub enum AppError {
     Throttled { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    #[error("database cannot store: {0}")]
+    Unwritable(String),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -91,7 +93,7 @@ impl AppError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Unwritable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -120,6 +122,9 @@ impl AppError {
             }
             // Never the cause: it may name files, SQL or hosts.
             Self::Unavailable(_) => "The database is unavailable; try again shortly.".into(),
+            Self::Unwritable(_) => {
+                "The database cannot store anything right now (its disk is full or read-only), so nothing was saved. Reading still works; try again later.".into()
+            }
             Self::Internal(_) => "Something went wrong on our side; it has been logged.".into(),
         }
     }
@@ -134,6 +139,7 @@ impl From<StoreError> for AppError {
                 "was already used with a different request body",
             ),
             StoreError::Unavailable(why) => Self::Unavailable(why),
+            StoreError::Unwritable(why) => Self::Unwritable(why),
             StoreError::Internal(why) => Self::Internal(anyhow::anyhow!(why)),
         }
     }
@@ -145,6 +151,7 @@ impl IntoResponse for AppError {
         match &self {
             Self::Internal(e) => tracing::error!(error = %format!("{e:#}"), "request failed"),
             Self::Unavailable(why) => tracing::warn!(error = %why, "database unavailable"),
+            Self::Unwritable(why) => tracing::warn!(error = %why, "database cannot store writes"),
             _ => {}
         }
         let body = Problem {
