@@ -15,6 +15,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DatabaseUrl, PostgresUrl};
 use crate::http::metrics::Metrics;
 use crate::http::mood_cache::MoodCache;
+use crate::http::server::{ConnectionLimits, fit_open_file_limit};
 use crate::store::postgres::{PostgresConfig, PostgresStore};
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
 use crate::store::{Purge, Store};
@@ -32,6 +33,8 @@ pub struct Settings {
     /// `--public-url`'s origin, if set.
     pub public_origin: Option<String>,
     pub request_timeout: Duration,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
     /// Load balancers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpBlock>,
 }
@@ -96,6 +99,19 @@ fn postgres_config(config: &Config, url: &PostgresUrl) -> PostgresConfig {
     }
 }
 
+/// File descriptors kept for everything but client connections: the
+/// listener, standard streams, the runtime's epoll and wakers, headroom.
+const OTHER_FILES: usize = 32;
+
+/// File descriptors the database needs: SQLite's three files per
+/// connection, or the PostgreSQL pool's sockets.
+fn database_files(config: &Config) -> usize {
+    match config.database_url {
+        DatabaseUrl::Sqlite(_) => 3 * (config.sqlite_readers + 1),
+        DatabaseUrl::Postgres(_) => config.pg_pool_size,
+    }
+}
+
 /// Runs the migrations alone; returns how many were applied.
 pub async fn migrate(config: &Config) -> anyhow::Result<usize> {
     match &config.database_url {
@@ -114,6 +130,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<usize> {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -137,12 +154,24 @@ impl Application {
                 session_lifetime: config.session_lifetime,
                 public_origin: config.public_url.clone(),
                 request_timeout: config.request_timeout,
+                body_timeout: config.body_timeout,
                 trusted_proxies: config.trusted_proxies.clone(),
             }),
             metrics: Arc::new(Metrics::new()),
             mood_cache: Arc::new(MoodCache::new(config.mood_cache_bytes)),
         };
-        Ok(Self { listener, state })
+        let limits = ConnectionLimits {
+            header_timeout: config.header_timeout,
+            max_connections: fit_open_file_limit(
+                config.max_connections,
+                OTHER_FILES + database_files(&config),
+            ),
+        };
+        Ok(Self {
+            listener,
+            state,
+            limits,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -162,13 +191,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let purger = tokio::spawn(purge_periodically(self.state.clone()));
+        let metrics = self.state.metrics.clone();
         let router = crate::http::router(self.state);
-        let result = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result =
+            crate::http::server::serve(self.listener, router, self.limits, metrics, shutdown).await;
         // The purger holds the last handle on the store once the server has
         // stopped; when it goes, the store closes its connections.
         purger.abort();

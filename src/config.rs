@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the migrations, then serve HTTP (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the database migrations and exit.
     Migrate(DatabaseArgs),
 }
@@ -78,6 +78,23 @@ pub struct ServeArgs {
     /// Longest time a request may take before it is answered 503.
     #[arg(long, env = "MOODLOG_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: SignedDuration,
+
+    /// Longest a connection may take to send a request's headers, counted
+    /// from when it is ready for the request: it bounds slow headers and
+    /// idle keep-alive connections alike. Behind a load balancer that keeps
+    /// connections open, set it above the balancer's idle timeout.
+    #[arg(long, env = "MOODLOG_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: SignedDuration,
+
+    /// Longest a request's body may take to arrive in full, counted from
+    /// the end of its headers; a slower one is answered 408.
+    #[arg(long, env = "MOODLOG_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: SignedDuration,
+
+    /// Most connections open at once; further ones wait in the kernel's
+    /// listen queue until one closes.
+    #[arg(long, env = "MOODLOG_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
 
     /// A session unused for this long ends.
     #[arg(long, env = "MOODLOG_SESSION_IDLE_TIMEOUT", default_value = "7d", value_parser = parse_duration)]
@@ -138,6 +155,9 @@ pub struct Config {
     pub signup_limit: u32,
     pub public_url: Option<String>,
     pub request_timeout: Duration,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
     pub session_idle_timeout: SignedDuration,
     pub session_lifetime: SignedDuration,
     pub sqlite_readers: usize,
@@ -159,6 +179,9 @@ impl Config {
             signup_limit: 20,
             public_url: None,
             request_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections: 1024,
             session_idle_timeout: SignedDuration::from_hours(7 * 24),
             session_lifetime: SignedDuration::from_hours(30 * 24),
             sqlite_readers: 4,
@@ -190,6 +213,9 @@ impl TryFrom<ServeArgs> for Config {
             signup_limit: args.signup_limit,
             public_url: args.public_url,
             request_timeout: args.request_timeout.unsigned_abs(),
+            header_timeout: args.header_timeout.unsigned_abs(),
+            body_timeout: args.body_timeout.unsigned_abs(),
+            max_connections: args.max_connections as usize,
             session_idle_timeout: args.session_idle_timeout,
             session_lifetime: args.session_lifetime,
             sqlite_readers: args.sqlite_readers,
@@ -404,7 +430,7 @@ mod tests {
         else {
             panic!("serve expected");
         };
-        let from_cli = Config::try_from(args).unwrap();
+        let from_cli = Config::try_from(*args).unwrap();
         let defaults = Config::new(DatabaseUrl::Sqlite("moodlog.db".into()));
         assert_eq!(format!("{from_cli:?}"), format!("{defaults:?}"));
     }

@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
         }
     });
     let result = match command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(args) => migrate(args).await,
     };
     match result {

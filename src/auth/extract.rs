@@ -6,6 +6,7 @@ use super::Token;
 use crate::app::AppState;
 use crate::domain::User;
 use crate::http::error::AppError;
+use crate::store::StoreError;
 
 pub const SESSION_COOKIE: &str = "moodlog_session";
 
@@ -58,7 +59,15 @@ impl FromRequestParts<AppState> for Authenticated {
             ));
         }
         if now >= session.last_used_at + TOUCH_EVERY {
-            state.store.touch_session(session.id, now).await?;
+            match state.store.touch_session(session.id, now).await {
+                Ok(()) => {}
+                // A database that cannot store anything must not stop
+                // reads: the last-use time is written by a later request.
+                Err(StoreError::Unwritable(why)) => {
+                    tracing::warn!(error = %why, "session last-use time not written");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(Self {
             user: session.user,

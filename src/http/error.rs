@@ -57,6 +57,8 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("request body too slow")]
+    BodyTimeout,
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("validation failed")]
@@ -65,6 +67,8 @@ pub enum AppError {
     Throttled { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    #[error("database cannot store: {0}")]
+    Unwritable(String),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -85,10 +89,11 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Unwritable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,6 +107,9 @@ impl AppError {
             | Self::Conflict(why) => (*why).to_string(),
             Self::MethodNotAllowed => "This path does not take that method.".into(),
             Self::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
+            Self::BodyTimeout => {
+                "The request body took too long to arrive; nothing was done. Send it again.".into()
+            }
             Self::UnsupportedMediaType => {
                 "This endpoint takes a JSON body: send Content-Type: application/json.".into()
             }
@@ -114,6 +122,9 @@ impl AppError {
             }
             // Never the cause: it may name files, SQL or hosts.
             Self::Unavailable(_) => "The database is unavailable; try again shortly.".into(),
+            Self::Unwritable(_) => {
+                "The database cannot store anything right now (its disk is full or read-only), so nothing was saved. Reading still works; try again later.".into()
+            }
             Self::Internal(_) => "Something went wrong on our side; it has been logged.".into(),
         }
     }
@@ -128,6 +139,7 @@ impl From<StoreError> for AppError {
                 "was already used with a different request body",
             ),
             StoreError::Unavailable(why) => Self::Unavailable(why),
+            StoreError::Unwritable(why) => Self::Unwritable(why),
             StoreError::Internal(why) => Self::Internal(anyhow::anyhow!(why)),
         }
     }
@@ -139,6 +151,7 @@ impl IntoResponse for AppError {
         match &self {
             Self::Internal(e) => tracing::error!(error = %format!("{e:#}"), "request failed"),
             Self::Unavailable(why) => tracing::warn!(error = %why, "database unavailable"),
+            Self::Unwritable(why) => tracing::warn!(error = %why, "database cannot store writes"),
             _ => {}
         }
         let body = Problem {
@@ -163,6 +176,11 @@ impl IntoResponse for AppError {
             }
             Self::Throttled { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // The rest of the body may still be on its way: it cannot be
+            // told apart from a next request, so the connection ends here.
+            Self::BodyTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

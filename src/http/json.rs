@@ -7,6 +7,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
 use super::error::{AppError, AppResult, FieldError};
+use super::middleware::BodyTimedOut;
 use crate::domain::Invalid;
 
 /// Largest request body accepted.
@@ -43,8 +44,22 @@ pub async fn limited_body(req: Request) -> AppResult<axum::body::Bytes> {
     match Limited::new(req.into_body(), BODY_LIMIT).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(AppError::PayloadTooLarge),
+        Err(e) if caused_by::<BodyTimedOut>(&*e) => Err(AppError::BodyTimeout),
         Err(_) => Err(AppError::BadJson("the body could not be read".into())),
     }
+}
+
+/// Whether `E` is anywhere in the chain of `e`'s sources (axum wraps body
+/// errors in its own).
+fn caused_by<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<E>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// `application/json` or any `+json` type, with or without parameters.

@@ -50,6 +50,9 @@ pub struct Metrics {
     mood_cache_hits: Counter<u64, AtomicU64>,
     mood_cache_misses: Counter<u64, AtomicU64>,
     mood_cache_bytes: Gauge,
+    connections_open: Gauge,
+    connections: Counter<u64, AtomicU64>,
+    connections_timed_out: Counter<u64, AtomicU64>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -118,8 +121,29 @@ impl Metrics {
             "Bytes held by the GET /mood body cache",
             mood_cache_bytes.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "http_connections_open",
+            "Client connections open now (at most --max-connections)",
+            connections_open.clone(),
+        );
+        let connections = Counter::default();
+        registry.register(
+            "http_connections",
+            "Client connections accepted",
+            connections.clone(),
+        );
+        let connections_timed_out = Counter::default();
+        registry.register(
+            "http_connections_timed_out",
+            "Connections closed because a request's headers did not arrive within --header-timeout (slow, or idle between requests)",
+            connections_timed_out.clone(),
+        );
         Self {
             registry,
+            connections_open,
+            connections,
+            connections_timed_out,
             mood_cache_hits,
             mood_cache_misses,
             mood_cache_bytes,
@@ -130,6 +154,18 @@ impl Metrics {
             db_queued_writes,
             db_commits,
             db_committed_writes,
+        }
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+        self.connections_open.inc();
+    }
+
+    pub fn connection_closed(&self, timed_out: bool) {
+        self.connections_open.dec();
+        if timed_out {
+            self.connections_timed_out.inc();
         }
     }
 

@@ -1,13 +1,19 @@
-//! Cross-cutting middleware: request ids, the request timeout and the
-//! security headers.
+//! Cross-cutting middleware: request ids, the body and request timeouts
+//! and the security headers.
 
-use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hyper::body::{Body as _, Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
 
 use super::error::AppError;
 use crate::app::AppState;
@@ -46,16 +52,111 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 }
 
 /// Answers 503 instead of hanging when a request (usually its database
-/// work) takes longer than the request timeout.
+/// work) takes longer than the request timeout; 408 if it was still
+/// waiting for the client's body then (a request timeout shorter than the
+/// body timeout must not blame the server).
 pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let body = req.extensions().get::<BodyProgress>().cloned();
     match tokio::time::timeout(state.settings.request_timeout, next.run(req)).await {
         Ok(response) => response,
+        Err(_) if body.is_some_and(|b| b.waiting_for_client()) => {
+            AppError::BodyTimeout.into_response()
+        }
         Err(_) => AppError::Unavailable("request timed out".into()).into_response(),
     }
 }
 
 /// HSTS for a year: browsers then never try plain HTTP for this host.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// Gives a request's body `--body-timeout`, from the end of its headers, to
+/// arrive in full; past it, reading the body fails with [`BodyTimedOut`]
+/// (answered 408, see `http::json::limited_body`). hyper's header timeout
+/// stops at the headers, and without this a client sending its body a byte
+/// at a time would hold the request until the request timeout, blamed on
+/// the server.
+pub async fn body_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // Most bodies are empty, or already here in full: no timer for them.
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let progress = BodyProgress::default();
+    let deadline = Instant::now() + state.settings.body_timeout;
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(progress.clone());
+    let body = Body::new(TimedBody {
+        inner: body,
+        deadline,
+        sleep: None,
+        progress,
+    });
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// The body did not arrive within the body timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyTimedOut;
+
+/// Whether a request's handler is waiting for more of its body.
+#[derive(Debug, Clone, Default)]
+struct BodyProgress(Arc<AtomicBool>);
+
+impl BodyProgress {
+    fn waiting_for_client(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct TimedBody {
+    inner: Body,
+    deadline: Instant,
+    /// Made the first time the body has to wait.
+    sleep: Option<Pin<Box<Sleep>>>,
+    progress: BodyProgress,
+}
+
+impl hyper::body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.progress.0.store(false, Ordering::Relaxed);
+                // A byte every few milliseconds is ready at every poll, so
+                // the clock is checked here too, not only while waiting.
+                if frame.is_some() && Instant::now() >= this.deadline {
+                    return Poll::Ready(Some(Err(BodyTimedOut.into())));
+                }
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                this.progress.0.store(true, Ordering::Relaxed);
+                let deadline = this.deadline;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimedOut.into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 /// `nosniff` everywhere; on everything but the static docs assets also
 /// `no-store` (unless the response set its own caching: responses carry

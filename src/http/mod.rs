@@ -8,6 +8,7 @@ pub(crate) mod mood;
 pub mod mood_cache;
 pub mod openapi;
 mod ops;
+pub mod server;
 mod users;
 
 use axum::Router;
@@ -70,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::body_timeout,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -24,6 +24,10 @@ pub enum StoreError {
     /// The database cannot be reached or did not answer in time; worth retrying.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database answers but cannot store anything now: its disk is full
+    /// or it is read-only. Reads go on; worth retrying later.
+    #[error("database cannot store: {0}")]
+    Unwritable(String),
     /// Anything else: a bug or corruption. Logged, never shown to clients.
     #[error("database error: {0}")]
     Internal(String),

@@ -59,7 +59,11 @@ pub fn message(e: &AppError) -> String {
         AppError::Unavailable(_) => {
             "moodlog cannot reach its database right now. Please try again in a moment.".into()
         }
+        AppError::Unwritable(_) => {
+            "moodlog cannot save anything right now: its storage is full or read-only. Nothing was saved; please try again later.".into()
+        }
         AppError::PayloadTooLarge => "That was too much text to send at once.".into(),
+        AppError::BodyTimeout => "The form took too long to arrive. Please try again.".into(),
         _ => "Something went wrong on our side. Please try again.".into(),
     }
 }

@@ -18,6 +18,13 @@ impl From<tokio_postgres::Error> for StoreError {
 }
 
 pub(super) fn classify(e: &tokio_postgres::Error) -> StoreError {
+    // disk_full, and read_only_sql_transaction (a standby after a failover):
+    // the server answers but cannot store anything now.
+    if e.code()
+        .is_some_and(|s| matches!(s.code(), "53100" | "25006"))
+    {
+        return StoreError::Unwritable(describe(e));
+    }
     let transient = match e.code() {
         Some(state) => is_transient(state.code()),
         // No answer from the server: the connection broke or never was.
@@ -34,7 +41,7 @@ pub(super) fn classify(e: &tokio_postgres::Error) -> StoreError {
 /// that the same call is likely to succeed when tried again.
 fn is_transient(state: &str) -> bool {
     state.starts_with("08") // connection_exception
-        || state.starts_with("53") // insufficient_resources: too many connections, disk full
+        || state.starts_with("53") // insufficient_resources: too many connections, memory
         || matches!(
             state,
             "57014" // query_canceled: statement_timeout fired
@@ -44,7 +51,6 @@ fn is_transient(state: &str) -> bool {
                 | "55P03" // lock_not_available: lock_timeout fired
                 | "40001" // serialization_failure
                 | "40P01" // deadlock_detected
-                | "25006" // read_only_sql_transaction: connected to a standby after a failover
         )
 }
 

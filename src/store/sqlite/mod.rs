@@ -116,14 +116,33 @@ fn migrate(conn: &Connection) -> anyhow::Result<usize> {
     Ok(MIGRATIONS.len() - done)
 }
 
-/// Sorts driver errors into "try again later" and "bug".
+/// Sorts driver errors into "cannot store now", "try again later" and "bug".
 fn classify(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::*;
+    use rusqlite::ffi;
+    let extended = match &e {
+        rusqlite::Error::SqliteFailure(failure, _) => failure.extended_code,
+        _ => 0,
+    };
     match e.sqlite_error_code() {
-        Some(
-            DatabaseBusy | DatabaseLocked | DiskFull | ReadOnly | SystemIoFailure | CannotOpen
-            | OutOfMemory,
-        ) => StoreError::Unavailable(e.to_string()),
+        Some(DiskFull | ReadOnly) => StoreError::Unwritable(e.to_string()),
+        // Writing to or growing a file failed: the file system refuses
+        // writes (read-only, immutable, out of quota) or the disk fails.
+        Some(SystemIoFailure)
+            if matches!(
+                extended,
+                ffi::SQLITE_IOERR_WRITE
+                    | ffi::SQLITE_IOERR_FSYNC
+                    | ffi::SQLITE_IOERR_DIR_FSYNC
+                    | ffi::SQLITE_IOERR_TRUNCATE
+                    | ffi::SQLITE_IOERR_SHMSIZE
+            ) =>
+        {
+            StoreError::Unwritable(e.to_string())
+        }
+        Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | CannotOpen | OutOfMemory) => {
+            StoreError::Unavailable(e.to_string())
+        }
         _ => StoreError::Internal(e.to_string()),
     }
 }

@@ -25,9 +25,9 @@ type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// A write waiting for the writer thread.
 trait WriteJob: Send {
-    /// Runs the write; returns whether it succeeded and how to answer once
-    /// the transaction's fate is known.
-    fn run(self: Box<Self>, conn: &Connection) -> (bool, Completion);
+    /// Runs the write; returns its outcome and how to answer once the
+    /// transaction's fate is known.
+    fn run(self: Box<Self>, conn: &Connection) -> (StoreResult<()>, Completion);
     /// Answers without running (the transaction could not be opened).
     fn fail(self: Box<Self>, error: StoreError);
 }
@@ -42,11 +42,11 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> StoreResult<T> + Send,
 {
-    fn run(self: Box<Self>, conn: &Connection) -> (bool, Completion) {
+    fn run(self: Box<Self>, conn: &Connection) -> (StoreResult<()>, Completion) {
         let result = (self.f)(conn);
         let reply = self.reply;
         (
-            result.is_ok(),
+            result.as_ref().map(drop).map_err(Clone::clone),
             Box::new(move |commit| {
                 let _ = reply.send(commit.and(result));
             }),
@@ -180,6 +180,12 @@ fn write_loop(conn: Connection, jobs: Receiver<Box<dyn WriteJob>>, counters: &Co
             .queued_writes
             .fetch_sub(batch.len() as u64, Ordering::Relaxed);
 
+        if !conn.is_autocommit() {
+            // A failed COMMIT whose ROLLBACK failed too (the disk went away
+            // in between) must not leave this connection inside a
+            // transaction, or every later BEGIN would fail.
+            let _ = exec(&conn, "ROLLBACK");
+        }
         if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
             let e = classify(e);
             // Never run outside a transaction: fail the whole batch.
@@ -188,37 +194,131 @@ fn write_loop(conn: Connection, jobs: Receiver<Box<dyn WriteJob>>, counters: &Co
             }
             continue;
         }
+        let mut aborted: Option<StoreError> = None;
         for job in batch.drain(..) {
-            completions.push(run_in_savepoint(&conn, job));
+            if let Some(e) = &aborted {
+                job.fail(e.clone());
+                continue;
+            }
+            let (outcome, complete) = run_in_savepoint(&conn, job);
+            completions.push(complete);
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back, as it may on a
+                // full disk or an I/O error: the writes before this one are
+                // undone, and the ones after must not run outside a
+                // transaction (each would commit alone, then be reported
+                // failed with the batch).
+                aborted = Some(outcome.err().unwrap_or_else(|| {
+                    StoreError::Unavailable("SQLite rolled the transaction back".into())
+                }));
+            }
         }
-        let commit = exec(&conn, "COMMIT").map_err(classify);
-        if commit.is_err() {
-            let _ = exec(&conn, "ROLLBACK");
-        } else {
-            counters.committed(completions.len() as u64);
-        }
+        let commit = match aborted {
+            Some(e) => Err(e),
+            None => {
+                let commit = exec(&conn, "COMMIT").map_err(classify);
+                if commit.is_err() {
+                    let _ = exec(&conn, "ROLLBACK");
+                } else {
+                    counters.committed(completions.len() as u64);
+                }
+                commit
+            }
+        };
         for complete in completions.drain(..) {
             complete(commit.clone());
         }
     }
 }
 
-fn run_in_savepoint(conn: &Connection, job: Box<dyn WriteJob>) -> Completion {
+/// Runs one write in its own savepoint; returns its outcome (the job's
+/// own error first) and how to answer it.
+fn run_in_savepoint(conn: &Connection, job: Box<dyn WriteJob>) -> (StoreResult<()>, Completion) {
     if let Err(e) = exec(conn, "SAVEPOINT job") {
-        job.fail(classify(e));
-        return Box::new(|_| {});
+        let e = classify(e);
+        job.fail(e.clone());
+        return (Err(e), Box::new(|_| {}));
     }
-    let (ok, complete) = job.run(conn);
-    let end = if ok {
+    let (outcome, complete) = job.run(conn);
+    if conn.is_autocommit() {
+        // The job's error ended the whole transaction: no savepoint is left.
+        return (outcome, complete);
+    }
+    let end = if outcome.is_ok() {
         exec(conn, "RELEASE job")
     } else {
         exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
     };
     match end {
-        Ok(()) => complete,
+        Ok(()) => (outcome, complete),
         Err(e) => {
             let e = classify(e);
-            Box::new(move |_| complete(Err(e)))
+            let outcome = outcome.and(Err(e.clone()));
+            (outcome, Box::new(move |_| complete(Err(e))))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn insert(conn: &Connection, x: i64) -> StoreResult<()> {
+        conn.execute("INSERT INTO t VALUES (?1)", [x])?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_transaction_sqlite_rolled_back_fails_its_whole_batch_and_nothing_after_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        let reader = Connection::open(&path).unwrap();
+        let threads = Threads::start(writer, vec![reader]);
+
+        // The first write holds the writer while the next three queue, so
+        // that they share one transaction.
+        let first = threads.write(|conn| {
+            std::thread::sleep(Duration::from_millis(300));
+            insert(conn, 1)
+        });
+        let batch = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::join!(
+                threads.write(|conn| insert(conn, 2)),
+                // What SQLite does on a full disk or an I/O error in the
+                // middle of a transaction: it rolls all of it back.
+                threads.write(|conn| {
+                    conn.execute_batch("ROLLBACK")?;
+                    Err::<(), _>(StoreError::Unwritable("disk full".into()))
+                }),
+                threads.write(|conn| insert(conn, 3)),
+            )
+        };
+        let (first, (before, failing, after)) = tokio::join!(first, batch);
+        first.unwrap();
+        for (name, result) in [("before", before), ("failing", failing), ("after", after)] {
+            assert!(
+                matches!(result, Err(StoreError::Unwritable(_))),
+                "{name}: {result:?}"
+            );
+        }
+
+        // The writer goes on, and only acknowledged writes are stored.
+        threads.write(|conn| insert(conn, 4)).await.unwrap();
+        let stored = threads
+            .read(|conn| {
+                let mut stmt = conn.prepare("SELECT x FROM t ORDER BY x")?;
+                let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, [1, 4]);
     }
 }
