@@ -36,6 +36,12 @@ pub struct SqliteConfig {
     pub readers: usize,
 }
 
+/// How long a connection waits for a lock another holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Bytes of WAL file kept once the WAL restarts.
+const WAL_SIZE_LIMIT: i64 = 32 << 20;
+
 /// Migrations in order; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
@@ -88,13 +94,16 @@ fn open_connection(
     };
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // A WAL that grew (readers kept it from restarting) shrinks back
+        // to this when it next restarts, instead of keeping the disk.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     }
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // 4 MB of page cache per connection keeps hot pages in memory while the
     // whole process stays well under 100 MB.
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {synchronous};
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -4000;"
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
