@@ -171,45 +171,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> AppResult<Response> {
     let now = state.clock.now();
-    let mut f = Fields::of(&body)?;
-    let rating = f.required("rating", |v| {
-        integer(v)
-            .map_err(|_| Invalid::new("must be an integer from 1 to 10"))
-            .and_then(Rating::new)
-    });
-    let note = f.optional("note", |v| owned_string(v).and_then(Note::parse));
-    let tags = f.optional("tags", |v| string_array(v).and_then(Tags::parse));
-    let recorded_at = f.optional("recorded_at", |v| {
-        let text = string(v)?;
-        let at = text.parse::<Timestamp>().map_err(|_| {
-            Invalid::new("must be an RFC 3339 time with an offset, e.g. 2026-03-01T21:30:00+01:00")
-        })?;
-        check_recorded_at(at, now)
-    });
-    let timezone = f.optional("timezone", |v| string(v).and_then(Tz::parse));
-    let key = match headers.get("idempotency-key") {
-        None => Some(None),
-        Some(value) => {
-            let parsed = value
-                .to_str()
-                .map_err(|_| Invalid::new("must be visible ASCII"))
-                .and_then(IdempotencyKey::parse);
-            f.record("Idempotency-Key", parsed).map(Some)
-        }
-    };
-    let (Some(rating), Some(note), Some(tags), Some(recorded_at), Some(timezone), Some(key), true) =
-        (rating, note, tags, recorded_at, timezone, key, f.is_clean())
-    else {
-        return Err(f.into_error());
-    };
-
-    let entry = NewEntry {
-        rating,
-        note,
-        tags: tags.unwrap_or_default(),
-        recorded_at: recorded_at.unwrap_or(now),
-        timezone: timezone.unwrap_or_else(|| auth.user.timezone.clone()),
-    };
+    let (entry, key) = parse_new_mood(&body, &headers, now, &auth.user.timezone)?;
     let idempotency = key.map(|key| Idempotency {
         key,
         // serde_json's maps are ordered, so equal JSON values serialise equally.
@@ -251,6 +213,58 @@ pub async fn create(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// Reads a `POST /mood` request: the fields of its JSON body (every invalid
+/// one reported at once, with the `Idempotency-Key` header's problem among
+/// them) into a `NewEntry`, at `now`, for a user whose profile is in
+/// `profile_zone`. Public so that the fuzzer (fuzz/) runs exactly this.
+pub fn parse_new_mood(
+    body: &serde_json::Value,
+    headers: &HeaderMap,
+    now: Timestamp,
+    profile_zone: &Tz,
+) -> AppResult<(NewEntry, Option<IdempotencyKey>)> {
+    let mut f = Fields::of(body)?;
+    let rating = f.required("rating", |v| {
+        integer(v)
+            .map_err(|_| Invalid::new("must be an integer from 1 to 10"))
+            .and_then(Rating::new)
+    });
+    let note = f.optional("note", |v| owned_string(v).and_then(Note::parse));
+    let tags = f.optional("tags", |v| string_array(v).and_then(Tags::parse));
+    let recorded_at = f.optional("recorded_at", |v| {
+        let text = string(v)?;
+        let at = text.parse::<Timestamp>().map_err(|_| {
+            Invalid::new("must be an RFC 3339 time with an offset, e.g. 2026-03-01T21:30:00+01:00")
+        })?;
+        check_recorded_at(at, now)
+    });
+    let timezone = f.optional("timezone", |v| string(v).and_then(Tz::parse));
+    let key = match headers.get("idempotency-key") {
+        None => Some(None),
+        Some(value) => {
+            let parsed = value
+                .to_str()
+                .map_err(|_| Invalid::new("must be visible ASCII"))
+                .and_then(IdempotencyKey::parse);
+            f.record("Idempotency-Key", parsed).map(Some)
+        }
+    };
+    let (Some(rating), Some(note), Some(tags), Some(recorded_at), Some(timezone), Some(key), true) =
+        (rating, note, tags, recorded_at, timezone, key, f.is_clean())
+    else {
+        return Err(f.into_error());
+    };
+
+    let entry = NewEntry {
+        rating,
+        note,
+        tags: tags.unwrap_or_default(),
+        recorded_at: recorded_at.unwrap_or(now),
+        timezone: timezone.unwrap_or_else(|| profile_zone.clone()),
+    };
+    Ok((entry, key))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
