@@ -118,6 +118,12 @@ impl Streaks {
         Self { runs }
     }
 
+    /// The runs, ascending, none overlapping or adjacent (what the stores
+    /// keep in `streak_runs`; the fuzzer compares the two).
+    pub fn runs(&self) -> &[Run] {
+        &self.runs
+    }
+
     /// The run containing `day`, if `day` is counted.
     fn run_containing(&self, day: Date) -> Option<Run> {
         let after = self.runs.partition_point(|run| run.start <= day);

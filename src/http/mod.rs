@@ -19,6 +19,7 @@ use tracing::Level;
 use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use mood::parse_new_mood;
 pub use openapi::ApiDoc;
 
 use self::error::AppError;

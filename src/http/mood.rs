@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{AppError, AppResult, FieldError, Problem};
 use super::json::{Fields, JsonBody, integer, owned_string, string, string_array};
 use super::mood_cache::MoodBody;
-use super::openapi::{BodyErrors, CrossSite, Unauthenticated};
+use super::openapi::{BodyErrors, CrossSite, Unauthenticated, Unavailable};
 use super::users::UserView;
 use crate::app::{AppState, IDEMPOTENCY_WINDOW};
 use crate::auth::Authenticated;
@@ -105,25 +105,37 @@ pub struct MoodListView {
 mod bodies {
     use utoipa::ToSchema;
 
+    use crate::http::openapi::{Tag, TimeZoneName};
+
     #[derive(ToSchema)]
     pub struct NewMood {
         /// 1 (worst) to 10 (best); an integer (`5.0` and `"5"` are refused).
         #[schema(minimum = 1, maximum = 10)]
         pub rating: i64,
-        /// At most 2000 characters.
-        #[schema(max_length = 2000)]
+        /// At most 2000 characters; U+0000 is refused.
+        #[schema(max_length = 2000, pattern = "^[^\\u0000]*$")]
         pub note: Option<String>,
         /// At most 10 tags of 1–32 characters each.
         #[schema(max_items = 10)]
-        pub tags: Option<Vec<String>>,
-        /// RFC 3339; default now. Not before 1970, not more than 5 minutes ahead.
-        #[schema(format = DateTime)]
+        pub tags: Option<Vec<Tag>>,
+        /// RFC 3339 with an offset (at most 9 fractional digits); default
+        /// now. Not before 1970, not more than 5 minutes ahead.
+        #[schema(format = DateTime,
+            pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$")]
         pub recorded_at: Option<String>,
-        /// IANA time zone name; default the profile's.
-        pub timezone: Option<String>,
+        /// Where the mood was felt; default the profile's time zone.
+        pub timezone: Option<TimeZoneName>,
+    }
+
+    /// What `GET /mood/export` answers.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "lowercase")]
+    pub enum ExportFormat {
+        Json,
+        Csv,
     }
 }
-pub use bodies::NewMood;
+pub use bodies::{ExportFormat, NewMood};
 
 /// Today in the profile's time zone.
 fn today(user: &User, now: Timestamp) -> Date {
@@ -137,7 +149,9 @@ fn today(user: &User, now: Timestamp) -> Date {
 /// stores nothing new; the same key with a different body is refused (422).
 #[utoipa::path(post, path = "/mood", tag = "mood", request_body = NewMood,
     security(("bearer" = []), ("cookie" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 characters, unique per request")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+        pattern = "^[!-~]([ -~]*[!-~])?$",
+        description = "1–255 visible ASCII characters, unique per request")),
     responses(
         (status = 201, description = "Stored", body = CreatedView,
             headers(
@@ -148,6 +162,7 @@ fn today(user: &User, now: Timestamp) -> Date {
         Unauthenticated,
         CrossSite,
         (status = 422, description = "Invalid fields, or a reused idempotency key", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -156,45 +171,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> AppResult<Response> {
     let now = state.clock.now();
-    let mut f = Fields::of(&body)?;
-    let rating = f.required("rating", |v| {
-        integer(v)
-            .map_err(|_| Invalid::new("must be an integer from 1 to 10"))
-            .and_then(Rating::new)
-    });
-    let note = f.optional("note", |v| owned_string(v).and_then(Note::parse));
-    let tags = f.optional("tags", |v| string_array(v).and_then(Tags::parse));
-    let recorded_at = f.optional("recorded_at", |v| {
-        let text = string(v)?;
-        let at = text.parse::<Timestamp>().map_err(|_| {
-            Invalid::new("must be an RFC 3339 time with an offset, e.g. 2026-03-01T21:30:00+01:00")
-        })?;
-        check_recorded_at(at, now)
-    });
-    let timezone = f.optional("timezone", |v| string(v).and_then(Tz::parse));
-    let key = match headers.get("idempotency-key") {
-        None => Some(None),
-        Some(value) => {
-            let parsed = value
-                .to_str()
-                .map_err(|_| Invalid::new("must be visible ASCII"))
-                .and_then(IdempotencyKey::parse);
-            f.record("Idempotency-Key", parsed).map(Some)
-        }
-    };
-    let (Some(rating), Some(note), Some(tags), Some(recorded_at), Some(timezone), Some(key), true) =
-        (rating, note, tags, recorded_at, timezone, key, f.is_clean())
-    else {
-        return Err(f.into_error());
-    };
-
-    let entry = NewEntry {
-        rating,
-        note,
-        tags: tags.unwrap_or_default(),
-        recorded_at: recorded_at.unwrap_or(now),
-        timezone: timezone.unwrap_or_else(|| auth.user.timezone.clone()),
-    };
+    let (entry, key) = parse_new_mood(&body, &headers, now, &auth.user.timezone)?;
     let idempotency = key.map(|key| Idempotency {
         key,
         // serde_json's maps are ordered, so equal JSON values serialise equally.
@@ -236,6 +213,58 @@ pub async fn create(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// Reads a `POST /mood` request: the fields of its JSON body (every invalid
+/// one reported at once, with the `Idempotency-Key` header's problem among
+/// them) into a `NewEntry`, at `now`, for a user whose profile is in
+/// `profile_zone`. Public so that the fuzzer (fuzz/) runs exactly this.
+pub fn parse_new_mood(
+    body: &serde_json::Value,
+    headers: &HeaderMap,
+    now: Timestamp,
+    profile_zone: &Tz,
+) -> AppResult<(NewEntry, Option<IdempotencyKey>)> {
+    let mut f = Fields::of(body)?;
+    let rating = f.required("rating", |v| {
+        integer(v)
+            .map_err(|_| Invalid::new("must be an integer from 1 to 10"))
+            .and_then(Rating::new)
+    });
+    let note = f.optional("note", |v| owned_string(v).and_then(Note::parse));
+    let tags = f.optional("tags", |v| string_array(v).and_then(Tags::parse));
+    let recorded_at = f.optional("recorded_at", |v| {
+        let text = string(v)?;
+        let at = text.parse::<Timestamp>().map_err(|_| {
+            Invalid::new("must be an RFC 3339 time with an offset, e.g. 2026-03-01T21:30:00+01:00")
+        })?;
+        check_recorded_at(at, now)
+    });
+    let timezone = f.optional("timezone", |v| string(v).and_then(Tz::parse));
+    let key = match headers.get("idempotency-key") {
+        None => Some(None),
+        Some(value) => {
+            let parsed = value
+                .to_str()
+                .map_err(|_| Invalid::new("must be visible ASCII"))
+                .and_then(IdempotencyKey::parse);
+            f.record("Idempotency-Key", parsed).map(Some)
+        }
+    };
+    let (Some(rating), Some(note), Some(tags), Some(recorded_at), Some(timezone), Some(key), true) =
+        (rating, note, tags, recorded_at, timezone, key, f.is_clean())
+    else {
+        return Err(f.into_error());
+    };
+
+    let entry = NewEntry {
+        rating,
+        note,
+        tags: tags.unwrap_or_default(),
+        recorded_at: recorded_at.unwrap_or(now),
+        timezone: timezone.unwrap_or_else(|| profile_zone.clone()),
+    };
+    Ok((entry, key))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -300,6 +329,7 @@ fn parse_query<T: serde::de::DeserializeOwned>(uri: &Uri) -> AppResult<T> {
             headers(("ETag" = String, description = "The same validator"))),
         Unauthenticated,
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -377,6 +407,7 @@ const NOT_FOUND: AppError = AppError::NotFound("No such entry.");
         (status = 200, description = "The entry", body = EntryView),
         Unauthenticated,
         (status = 404, description = "No such entry (or another user's)", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -404,6 +435,7 @@ pub async fn get(
         Unauthenticated,
         CrossSite,
         (status = 404, description = "No such entry (or another user's)", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
     ))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -422,6 +454,8 @@ pub async fn delete(
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `json` (default) or `csv`.
+    // Parsed by hand (to answer 422, not 400), but documented as what it is.
+    #[param(value_type = Option<ExportFormat>)]
     format: Option<String>,
 }
 
@@ -452,6 +486,7 @@ pub struct ExportView {
             headers(("Content-Disposition" = String, description = "attachment; filename=..."))),
         Unauthenticated,
         (status = 422, description = "Unknown format", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
     ))]
 pub async fn export(
     State(state): State<AppState>,

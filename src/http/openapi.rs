@@ -1,7 +1,11 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
+use std::borrow::Cow;
+
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::error::Problem;
 use super::{error, mood, ops, users};
@@ -51,6 +55,65 @@ pub struct Unauthenticated(Problem);
 )]
 pub struct CrossSite(Problem);
 
+/// A time zone in a request body: any name of the bundled tz database,
+/// listed, so that a client (or a test generator) knows the accepted set.
+/// Answers carry a plain string, so that a newer database never breaks an
+/// older client.
+pub struct TimeZoneName;
+
+impl PartialSchema for TimeZoneName {
+    fn schema() -> RefOr<Schema> {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|name| name.as_str().to_string())
+            .collect();
+        names.sort();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An IANA time zone name, e.g. `Europe/Paris`; matched without regard to case, \
+                 answered in the database's spelling.",
+            ))
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+impl ToSchema for TimeZoneName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("TimeZoneName")
+    }
+}
+
+/// One tag of a new entry: 1–32 characters, no NUL.
+pub struct Tag;
+
+impl PartialSchema for Tag {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(32))
+            .pattern(Some(NO_NUL))
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
+
+/// Text is stored as given, except U+0000, which is refused (422).
+pub const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// The database did not answer within the request timeout (or at all).
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+#[response(
+    status = 503,
+    description = "The database is unavailable; try again shortly",
+    content_type = "application/problem+json"
+)]
+pub struct Unavailable(Problem);
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -67,7 +130,7 @@ pub struct CrossSite(Problem);
         mood::create, mood::list, mood::export, mood::get, mood::delete,
         ops::healthz, ops::readyz, ops::metrics,
     ),
-    components(schemas(error::Problem, error::FieldError)),
+    components(schemas(error::Problem, error::FieldError, TimeZoneName, mood::ExportFormat)),
     modifiers(&Security),
     tags(
         (name = "accounts", description = "Sign-up, sessions and the profile"),
@@ -92,5 +155,27 @@ impl Modify for Security {
                 crate::auth::SESSION_COOKIE,
             ))),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Tz;
+
+    #[test]
+    fn every_listed_time_zone_is_accepted() {
+        let RefOr::T(Schema::Object(schema)) = TimeZoneName::schema() else {
+            panic!("an inline schema");
+        };
+        let names = schema.enum_values.expect("a list of names");
+        assert!(names.len() > 300, "{}", names.len());
+        for name in names {
+            let name = name.as_str().expect("a string");
+            assert_eq!(
+                Tz::parse(name).map(|tz| tz.name().to_string()),
+                Ok(name.to_string())
+            );
+        }
     }
 }

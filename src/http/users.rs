@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::error::{AppError, AppResult, Problem};
 use super::json::{Fields, JsonBody, owned_string, string};
-use super::openapi::{BodyErrors, CrossSite, Unauthenticated};
+use super::openapi::{BodyErrors, CrossSite, Unauthenticated, Unavailable};
 use crate::app::AppState;
 use crate::auth::account::{self, LoggedIn};
 use crate::auth::{Authenticated, ClientAddr};
@@ -54,6 +54,8 @@ pub struct LoginView {
 mod bodies {
     use utoipa::ToSchema;
 
+    use crate::http::openapi::TimeZoneName;
+
     #[derive(ToSchema)]
     pub struct SignUp {
         /// 3–32 of `a-z 0-9 _ . -`; ASCII letters are folded to lower case.
@@ -62,8 +64,8 @@ mod bodies {
         /// 8–256 characters; common and guessable passwords are refused.
         #[schema(min_length = 8, max_length = 256)]
         pub password: String,
-        /// IANA time zone name; default `UTC`.
-        pub timezone: Option<String>,
+        /// Default `UTC`.
+        pub timezone: Option<TimeZoneName>,
     }
 
     #[derive(ToSchema)]
@@ -74,8 +76,8 @@ mod bodies {
 
     #[derive(ToSchema)]
     pub struct UpdateProfile {
-        /// IANA time zone name; omit or `null` to keep the current one.
-        pub timezone: Option<String>,
+        /// Omit or `null` to keep the current one.
+        pub timezone: Option<TimeZoneName>,
     }
 
     #[derive(ToSchema)]
@@ -117,7 +119,9 @@ async fn new_password(
         BodyErrors,
         (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or a weak password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many sign-ups from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many sign-ups from this address", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        Unavailable,
     ))]
 pub async fn sign_up(
     State(state): State<AppState>,
@@ -170,6 +174,7 @@ pub async fn sign_up(
         (status = 422, description = "Missing fields", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed logins", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        Unavailable,
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -204,6 +209,7 @@ pub async fn login(
         (status = 204, description = "Logged out"),
         Unauthenticated,
         CrossSite,
+        Unavailable,
     ))]
 pub async fn logout(State(state): State<AppState>, auth: Authenticated) -> AppResult<Response> {
     state.store.delete_session(auth.session_id).await?;
@@ -220,6 +226,7 @@ pub async fn logout(State(state): State<AppState>, auth: Authenticated) -> AppRe
     responses(
         (status = 200, description = "The profile", body = UserView),
         Unauthenticated,
+        Unavailable,
     ))]
 pub async fn me(auth: Authenticated) -> Json<UserView> {
     Json(UserView::from(&auth.user))
@@ -237,6 +244,7 @@ pub async fn me(auth: Authenticated) -> Json<UserView> {
         Unauthenticated,
         CrossSite,
         (status = 422, description = "Unknown time zone", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
     ))]
 pub async fn update_me(
     State(state): State<AppState>,
@@ -268,7 +276,9 @@ pub async fn update_me(
         Unauthenticated,
         (status = 403, description = "Wrong current password, or a cross-site cookie request", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing fields or a weak new password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong passwords", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        Unavailable,
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -302,7 +312,9 @@ pub async fn change_password(
         Unauthenticated,
         (status = 403, description = "Wrong password (nothing deleted), or a cross-site cookie request", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong passwords", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        Unavailable,
     ))]
 pub async fn delete_me(
     State(state): State<AppState>,

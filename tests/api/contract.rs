@@ -542,6 +542,94 @@ async fn openapi_schemas_agree_with_api_md() {
     );
 }
 
+/// What the handlers check that JSON Schema can state is in the document,
+/// so that generated requests (scripts/schemathesis) the document calls
+/// valid are accepted.
+#[tokio::test]
+async fn openapi_states_the_checks_the_server_makes() {
+    let app = TestApp::spawn().await;
+    let doc = openapi(&app).await;
+    let body_of = |path: &str, method: &str| {
+        resolve(
+            &doc,
+            &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"],
+        )
+        .clone()
+    };
+
+    // Time zones: the names the server knows, in every body that takes one.
+    let zones = doc["components"]["schemas"]["TimeZoneName"]["enum"]
+        .as_array()
+        .expect("TimeZoneName lists the names");
+    for name in [
+        "UTC",
+        "Europe/Paris",
+        "America/New_York",
+        "Pacific/Kiritimati",
+    ] {
+        assert!(zones.iter().any(|z| z == name), "{name}");
+    }
+    for (path, method) in [("/users", "post"), ("/me", "patch"), ("/mood", "post")] {
+        let timezone = body_of(path, method)["properties"]["timezone"].to_string();
+        assert!(
+            timezone.contains("#/components/schemas/TimeZoneName"),
+            "{method} {path}: {timezone}"
+        );
+    }
+
+    // POST /mood: tags, note and recorded_at as the handler reads them.
+    let mood = body_of("/mood", "post");
+    let tag = resolve(&doc, &mood["properties"]["tags"]["items"]);
+    assert_eq!(
+        (&tag["minLength"], &tag["maxLength"]),
+        (&json!(1), &json!(32))
+    );
+    assert_eq!(mood["properties"]["note"]["pattern"], "^[^\\u0000]*$");
+    let recorded_at = mood["properties"]["recorded_at"]["pattern"]
+        .as_str()
+        .expect("recorded_at has a pattern");
+    assert!(recorded_at.starts_with('^') && recorded_at.ends_with('$'));
+    let key = doc["paths"]["/mood"]["post"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .expect("Idempotency-Key");
+    assert_eq!(
+        (&key["schema"]["minLength"], &key["schema"]["maxLength"]),
+        (&json!(1), &json!(255))
+    );
+
+    // The export formats are a closed list.
+    let format = doc["paths"]["/mood/export"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "format")
+        .expect("format");
+    assert_eq!(
+        resolve(&doc, &format["schema"])["enum"],
+        json!(["json", "csv"])
+    );
+
+    // Every 429 says how long to wait; every operation that reads the
+    // database documents 503.
+    for (path, methods) in API_PATHS {
+        for method in *methods {
+            let responses = &doc["paths"][path][method]["responses"];
+            if let Some(throttled) = responses.get("429") {
+                assert!(
+                    throttled["headers"].get("Retry-After").is_some(),
+                    "{method} {path}"
+                );
+            }
+            if !["/healthz", "/metrics"].contains(path) {
+                assert!(responses.get("503").is_some(), "{method} {path}: no 503");
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- /docs
 
 /// The values of `attr="..."` in `html`.
