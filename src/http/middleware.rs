@@ -128,8 +128,8 @@ impl hyper::body::Body for TimedBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.progress.0.store(false, Ordering::Relaxed);
-                // A byte every few milliseconds is ready at every poll, so
-                // the clock is checked here too, not only while waiting.
+                // A body whose bytes are ready whenever it is polled never
+                // reaches the timer below: the clock is checked here too.
                 if frame.is_some() && Instant::now() >= this.deadline {
                     return Poll::Ready(Some(Err(BodyTimedOut.into())));
                 }
