@@ -149,9 +149,14 @@ fn today(user: &User, now: Timestamp) -> Date {
 /// stores nothing new; the same key with a different body is refused (422).
 #[utoipa::path(post, path = "/mood", tag = "mood", request_body = NewMood,
     security(("bearer" = []), ("cookie" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
-        pattern = "^[!-~]([ -~]*[!-~])?$",
-        description = "1–255 visible ASCII characters, unique per request")),
+    // HTTP drops the whitespace around a header value before the handler
+    // sees it, so the 1–255 characters are counted without it (the pattern
+    // says so; a maxLength would count it). Whitespace before the value is
+    // left out of the pattern: HTTP clients refuse to send it.
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1,
+        pattern = "^[!-~]([\\t -~]{0,253}[!-~])?[\\t ]*$",
+        description = "Unique per request: 1–255 characters of visible ASCII, spaces and tabs, \
+            not counting whitespace after the value (which is not part of the key)")),
     responses(
         (status = 201, description = "Stored", body = CreatedView,
             headers(
