@@ -24,6 +24,12 @@ pub enum BodyErrors {
     )]
     Malformed(Problem),
     #[response(
+        status = 408,
+        description = "The body did not arrive within the body timeout (`--body-timeout`); the connection is closed",
+        content_type = "application/problem+json"
+    )]
+    TimedOut(Problem),
+    #[response(
         status = 413,
         description = "The body is larger than 64 KiB",
         content_type = "application/problem+json"
